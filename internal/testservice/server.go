@@ -1,0 +1,123 @@
+package testservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/server"
+
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb"
+	pbecho "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/echoservice"
+	pbstream "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/streamservice"
+)
+
+// Codec picks which generated service a server or client speaks.
+type Codec int
+
+// Codecs of the test service.
+const (
+	Thrift Codec = iota
+	Protobuf
+)
+
+// Server is a running Kitex server on a loopback port.
+type Server struct {
+	Addr string
+	svr  server.Server
+	done chan error
+}
+
+// Start runs a server for name on a fresh loopback port. The listener is
+// bound before Start returns, so clients may dial at once.
+func Start(name string, codec Codec, h *Handler, opts ...server.Option) (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]server.Option{
+		server.WithListener(ln),
+		server.WithServerBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: name}),
+		server.WithExitWaitTime(50 * time.Millisecond),
+	}, opts...)
+	var svr server.Server
+	switch codec {
+	case Thrift:
+		svr = echoservice.NewServer(&ThriftImpl{Handler: h}, opts...)
+	case Protobuf:
+		svr = server.NewServer(opts...)
+		impl := &ProtobufImpl{Handler: h}
+		if err := pbecho.RegisterService(svr, impl); err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		if err := pbstream.RegisterService(svr, impl); err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+	default:
+		_ = ln.Close()
+		return nil, fmt.Errorf("testservice: unknown codec %d", codec)
+	}
+	s := &Server{Addr: ln.Addr().String(), svr: svr, done: make(chan error, 1)}
+	go func() { s.done <- svr.Run() }()
+	return s, nil
+}
+
+// Stop stops the server and waits until Run has returned.
+func (s *Server) Stop() error {
+	err := s.svr.Stop()
+	if rerr := <-s.done; err == nil && rerr != nil && !errors.Is(rerr, net.ErrClosed) {
+		err = rerr
+	}
+	return err
+}
+
+// ThriftClient forwards Echo over a Thrift client.
+func ThriftClient(c echoservice.Client) Forward {
+	return func(ctx context.Context, req *Request) (*Response, error) {
+		r, err := c.Echo(ctx, &echo.EchoRequest{Message: req.Message, Hops: req.Hops, Action: req.Action, SleepMs: req.SleepMs})
+		if err != nil {
+			return nil, err
+		}
+		return &Response{Message: r.Message, TraceIDs: r.TraceIds, Baggage: r.Baggage}, nil
+	}
+}
+
+// ProtobufClient forwards Echo over a Protobuf client.
+func ProtobufClient(c pbecho.Client) Forward {
+	return func(ctx context.Context, req *Request) (*Response, error) {
+		r, err := c.Echo(ctx, &echopb.EchoRequest{Message: req.Message, Hops: req.Hops, Action: req.Action, SleepMs: req.SleepMs})
+		if err != nil {
+			return nil, err
+		}
+		return &Response{Message: r.Message, TraceIDs: r.TraceIds, Baggage: r.Baggage}, nil
+	}
+}
+
+// NewForward builds a client of the given codec for addr and returns it as a
+// Forward.
+func NewForward(codec Codec, service, addr string, opts ...client.Option) (Forward, error) {
+	opts = append([]client.Option{client.WithHostPorts(addr)}, opts...)
+	switch codec {
+	case Thrift:
+		c, err := echoservice.NewClient(service, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return ThriftClient(c), nil
+	case Protobuf:
+		c, err := pbecho.NewClient(service, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return ProtobufClient(c), nil
+	}
+	return nil, fmt.Errorf("testservice: unknown codec %d", codec)
+}

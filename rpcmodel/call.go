@@ -1,0 +1,310 @@
+package rpcmodel
+
+import (
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/cloudwego/kitex/pkg/kerrors"
+	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/status"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/pkg/serviceinfo"
+	"github.com/cloudwego/kitex/pkg/stats"
+	"github.com/cloudwego/kitex/transport"
+)
+
+// Side says which end of the call a record describes.
+type Side uint8
+
+// Sides of an RPC.
+const (
+	Client Side = iota + 1
+	Server
+)
+
+// String returns "client" or "server".
+func (s Side) String() string {
+	if s == Server {
+		return "server"
+	}
+	return "client"
+}
+
+// Outcome is the three-valued result of a call.
+type Outcome uint8
+
+// Outcomes of a call.
+const (
+	Success  Outcome = iota // transport and handler succeeded
+	BizError                // the handler returned a business status error
+	Failure                 // the call failed; Call.ErrorType says how
+)
+
+// String returns "success", "biz_error" or "failure".
+func (o Outcome) String() string {
+	switch o {
+	case BizError:
+		return "biz_error"
+	case Failure:
+		return "failure"
+	}
+	return "success"
+}
+
+// RPC system names, the value of the `rpc.system.name` attribute.
+const (
+	SystemKitex = "kitex" // TTHeader, Framed or buffered transports
+	SystemGRPC  = "grpc"  // Kitex's gRPC (HTTP/2) transport
+)
+
+// OtherMethod stands in for any method the service definition does not know.
+const OtherMethod = "_OTHER"
+
+// Call is everything the signals report about one RPC. Fill it with Derive;
+// the zero value is an empty record. Strings are shared with Kitex's own
+// (immutable) strings or interned, so a Call may be kept after the RPC ends.
+type Call struct {
+	Side   Side
+	System string // SystemKitex or SystemGRPC
+
+	Package        string // IDL package, may be empty
+	Service        string // IDL service name, e.g. "EchoService"
+	Method         string // method name, or OtherMethod
+	OriginalMethod string // the method asked for; set only when Method is OtherMethod
+	FullMethod     string // "package.Service/Method" (or "Service/Method"), or OtherMethod
+
+	Caller string // service name of the calling side (may be empty on the server side)
+	Callee string // service name of the called side
+
+	// ServerAddr is the server end of the connection: the chosen instance on
+	// the client side, the local listener on the server side (nil if Kitex did
+	// not record it). PeerAddr is the other end of the connection.
+	ServerAddr net.Addr
+	PeerAddr   net.Addr
+
+	Protocol          string             // transport protocol, see ProtocolName
+	TransportProtocol transport.Protocol // the raw Kitex value Protocol was named from
+	Codec             string             // "thrift", "protobuf", "hessian2" or ""
+	Streaming         serviceinfo.StreamingMode
+
+	Outcome    Outcome
+	ErrorType  string // ClassifyError of the failure, "" unless Outcome is Failure
+	Err        error  // the error the call ended with (nil on Success)
+	BizCode    int32  // business status code when Outcome is BizError
+	BizMessage string
+	Panicked   bool
+
+	RequestSize  uint64 // bytes sent (client) or received (server)
+	ResponseSize uint64
+
+	Start time.Time // RPCStart; zero if stats are disabled
+	End   time.Time // RPCFinish; zero if stats are disabled
+}
+
+// Duration is End-Start, or 0 when either is unknown.
+func (c *Call) Duration() time.Duration {
+	if c.Start.IsZero() || c.End.IsZero() {
+		return 0
+	}
+	return c.End.Sub(c.Start)
+}
+
+// StatusCode is the value of `rpc.response.status_code`: "OK" on success;
+// the business status code in decimal on a business error; on failure, the
+// gRPC status code name on the gRPC transport, else the ErrorType.
+func (c *Call) StatusCode() string {
+	switch c.Outcome {
+	case Success:
+		return "OK"
+	case BizError:
+		return strconv.FormatInt(int64(c.BizCode), 10)
+	}
+	if c.System == SystemGRPC {
+		if code := status.Code(c.Err); code != 0 {
+			return grpcCodeName(code)
+		}
+	}
+	return c.ErrorType
+}
+
+// Derive fills c from ri and the error the call ended with. err may be nil
+// when Kitex recorded the error in ri.Stats() instead. Derive reads ri but
+// keeps no reference to it or its parts.
+func Derive(c *Call, side Side, ri rpcinfo.RPCInfo, err error) {
+	*c = Call{Side: side}
+	if ri == nil {
+		c.System, c.Method, c.FullMethod = SystemKitex, OtherMethod, OtherMethod
+		c.setError(err, false)
+		return
+	}
+	cfg := ri.Config()
+	var tp transport.Protocol
+	if cfg != nil {
+		tp = cfg.TransportProtocol()
+		c.Codec = codecName(cfg.PayloadCodec())
+	}
+	c.Protocol, c.TransportProtocol = ProtocolName(tp), tp
+	c.System = SystemKitex
+	if tp&(transport.GRPC|transport.GRPCStreaming) != 0 {
+		c.System = SystemGRPC
+	}
+
+	if inv := ri.Invocation(); inv != nil {
+		c.Package, c.Service = inv.PackageName(), inv.ServiceName()
+		mi := inv.MethodInfo()
+		c.setMethod(inv.MethodName(), mi != nil)
+		if mi != nil {
+			c.Streaming = mi.StreamingMode()
+		}
+		if be := inv.BizStatusErr(); be != nil && err == nil {
+			err = be
+		}
+	} else {
+		c.setMethod("", false)
+	}
+
+	if from := ri.From(); from != nil {
+		c.Caller = from.ServiceName()
+	}
+	if to := ri.To(); to != nil {
+		c.Callee = to.ServiceName()
+	}
+	if side == Client {
+		if to := ri.To(); to != nil {
+			c.ServerAddr = to.Address()
+			c.PeerAddr = c.ServerAddr
+		}
+	} else {
+		if to := ri.To(); to != nil {
+			c.ServerAddr = to.Address()
+		}
+		if from := ri.From(); from != nil {
+			c.PeerAddr = from.Address()
+		}
+	}
+
+	panicked := false
+	if st := ri.Stats(); st != nil {
+		if err == nil {
+			err = st.Error()
+		}
+		panicked, _ = st.Panicked()
+		if side == Client {
+			c.RequestSize, c.ResponseSize = st.SendSize(), st.RecvSize()
+		} else {
+			c.RequestSize, c.ResponseSize = st.RecvSize(), st.SendSize()
+		}
+		if e := st.GetEvent(stats.RPCStart); e != nil && !e.IsNil() {
+			c.Start = e.Time()
+		}
+		if e := st.GetEvent(stats.RPCFinish); e != nil && !e.IsNil() {
+			c.End = e.Time()
+		}
+	}
+	c.setError(err, panicked)
+	if c.Outcome == Failure && c.Method == OtherMethod && c.OriginalMethod != "" &&
+		(c.ErrorType == ErrorTypeInternal || c.ErrorType == ErrorTypeOther) {
+		// Kitex reports a call to a method the service does not define as a
+		// plain internal exception; name it for what it is.
+		c.ErrorType = ErrorTypeUnknownMethod
+	}
+}
+
+func (c *Call) setMethod(name string, known bool) {
+	if !known || name == "" {
+		c.Method, c.FullMethod, c.OriginalMethod = OtherMethod, OtherMethod, name
+		return
+	}
+	c.Method = name
+	c.FullMethod = fullMethod(c.Package, c.Service, name)
+}
+
+func (c *Call) setError(err error, panicked bool) {
+	c.Panicked = panicked
+	switch {
+	case panicked:
+		c.Outcome, c.ErrorType, c.Err = Failure, ErrorTypePanic, err
+	case err == nil:
+		c.Outcome = Success
+	default:
+		c.Err = err
+		if be, ok := kerrors.FromBizStatusError(err); ok {
+			c.Outcome, c.BizCode, c.BizMessage = BizError, be.BizStatusCode(), be.BizMessage()
+			return
+		}
+		c.Outcome, c.ErrorType = Failure, ClassifyError(err)
+	}
+}
+
+// ProtocolName names a Kitex transport protocol with a short, bounded,
+// lower-case string: "grpc", "ttheader_streaming", "ttheader_framed",
+// "ttheader", "framed", "http", "hessian2" or "buffered" (Kitex's
+// PurePayload). It does not allocate, unlike transport.Protocol.String.
+func ProtocolName(tp transport.Protocol) string {
+	switch {
+	case tp&(transport.GRPC|transport.GRPCStreaming) != 0:
+		return "grpc"
+	case tp&transport.TTHeaderStreaming != 0:
+		return "ttheader_streaming"
+	case tp&transport.TTHeaderFramed == transport.TTHeaderFramed:
+		return "ttheader_framed"
+	case tp&transport.TTHeader != 0:
+		return "ttheader"
+	case tp&transport.Framed != 0:
+		return "framed"
+	case tp&transport.HTTP != 0:
+		return "http"
+	case tp&transport.HESSIAN2 != 0:
+		return "hessian2"
+	}
+	return "buffered"
+}
+
+func codecName(pc serviceinfo.PayloadCodec) string {
+	switch pc {
+	case serviceinfo.Thrift:
+		return "thrift"
+	case serviceinfo.Protobuf:
+		return "protobuf"
+	case serviceinfo.Hessian2:
+		return "hessian2"
+	}
+	return ""
+}
+
+// HostPort splits a net.Addr into host and port without a string round trip
+// for TCP addresses; port is 0 when the address has none.
+func HostPort(a net.Addr) (host string, port int) {
+	switch v := a.(type) {
+	case nil:
+		return "", 0
+	case *net.TCPAddr:
+		return v.IP.String(), v.Port
+	case *net.UnixAddr:
+		return v.Name, 0
+	}
+	s := a.String()
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return s, 0
+	}
+	port, _ = strconv.Atoi(p)
+	return h, port
+}
+
+// Transport returns the OSI transport of an address for
+// `network.transport`: "tcp", "unix", "udp" or "".
+func Transport(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	switch a.Network() {
+	case "tcp", "tcp4", "tcp6":
+		return "tcp"
+	case "unix", "unixpacket":
+		return "unix"
+	case "udp", "udp4", "udp6":
+		return "udp"
+	}
+	return ""
+}

@@ -1,0 +1,110 @@
+package rpcmodel
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cloudwego/kitex/pkg/kerrors"
+	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/codes"
+	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/status"
+)
+
+// ErrorType values: the complete, bounded set [ClassifyError] returns. They are
+// used verbatim as the OpenTelemetry `error.type` attribute and metric label.
+const (
+	ErrorTypeTimeout          = "timeout"           // kerrors.ErrRPCTimeout, ErrTimeoutByBusiness, context.DeadlineExceeded, gRPC DEADLINE_EXCEEDED
+	ErrorTypeCanceled         = "canceled"          // kerrors.ErrCanceledByBusiness, context.Canceled, gRPC CANCELLED
+	ErrorTypeCircuitBreak     = "circuit_break"     // kerrors.ErrCircuitBreak (service or instance breaker open)
+	ErrorTypeACL              = "acl"               // kerrors.ErrACL, gRPC PERMISSION_DENIED / UNAUTHENTICATED
+	ErrorTypeOverLimit        = "over_limit"        // kerrors.ErrOverlimit (QPS or connection limit), gRPC RESOURCE_EXHAUSTED
+	ErrorTypeServiceDiscovery = "service_discovery" // kerrors.ErrServiceDiscovery, ErrNoInstance, ErrNoMoreInstance, ErrLoadbalance
+	ErrorTypeConnection       = "connection"        // kerrors.ErrGetConnection: dialing or pooling failed
+	ErrorTypeRemote           = "remote"            // kerrors.ErrRemoteOrNetwork: the peer or the network failed the call; gRPC UNAVAILABLE
+	ErrorTypeUnknownMethod    = "unknown_method"    // the method is not in the service definition; gRPC UNIMPLEMENTED
+	ErrorTypePanic            = "panic"             // the handler or a middleware panicked
+	ErrorTypeRoute            = "route"             // kerrors.ErrRoute
+	ErrorTypeValidation       = "payload_validation"
+	ErrorTypeInternal         = "internal"  // kerrors.ErrInternalException not covered above
+	ErrorTypeBizError         = "biz_error" // a business status error, when the signal counts it as an error
+	ErrorTypeOther            = "_OTHER"    // anything else
+)
+
+// ErrorTypes lists every value ClassifyError can return, for pre-creating
+// series and for documentation tests.
+var ErrorTypes = []string{
+	ErrorTypeTimeout, ErrorTypeCanceled, ErrorTypeCircuitBreak, ErrorTypeACL,
+	ErrorTypeOverLimit, ErrorTypeServiceDiscovery, ErrorTypeConnection,
+	ErrorTypeRemote, ErrorTypeUnknownMethod, ErrorTypePanic, ErrorTypeRoute,
+	ErrorTypeValidation, ErrorTypeInternal, ErrorTypeBizError, ErrorTypeOther,
+}
+
+// ClassifyError maps an RPC error to one of the ErrorType constants, or ""
+// for a nil error. Kitex wraps its classes in kerrors.DetailedError, whose Is
+// matches the class, so the order below goes from the most specific cause
+// (a timeout inside a remote error is a timeout) to the broadest class.
+func ClassifyError(err error) string {
+	if err == nil {
+		return ""
+	}
+	if _, ok := kerrors.FromBizStatusError(err); ok {
+		return ErrorTypeBizError
+	}
+	switch {
+	case errors.Is(err, kerrors.ErrRPCTimeout), errors.Is(err, kerrors.ErrTimeoutByBusiness),
+		errors.Is(err, context.DeadlineExceeded):
+		return ErrorTypeTimeout
+	case errors.Is(err, kerrors.ErrCanceledByBusiness), errors.Is(err, context.Canceled):
+		return ErrorTypeCanceled
+	case errors.Is(err, kerrors.ErrCircuitBreak):
+		return ErrorTypeCircuitBreak
+	case errors.Is(err, kerrors.ErrACL):
+		return ErrorTypeACL
+	case errors.Is(err, kerrors.ErrOverlimit):
+		return ErrorTypeOverLimit
+	case errors.Is(err, kerrors.ErrServiceDiscovery), errors.Is(err, kerrors.ErrNoMoreInstance),
+		errors.Is(err, kerrors.ErrLoadbalance):
+		return ErrorTypeServiceDiscovery
+	case errors.Is(err, kerrors.ErrGetConnection):
+		return ErrorTypeConnection
+	case errors.Is(err, kerrors.ErrPanic):
+		return ErrorTypePanic
+	case errors.Is(err, kerrors.ErrRoute):
+		return ErrorTypeRoute
+	case errors.Is(err, kerrors.ErrPayloadValidation):
+		return ErrorTypeValidation
+	}
+	// gRPC status codes arrive both bare and inside ErrRemoteOrNetwork.
+	if s, ok := grpcStatus(err); ok {
+		switch s {
+		case codes.DeadlineExceeded:
+			return ErrorTypeTimeout
+		case codes.Canceled:
+			return ErrorTypeCanceled
+		case codes.PermissionDenied, codes.Unauthenticated:
+			return ErrorTypeACL
+		case codes.ResourceExhausted:
+			return ErrorTypeOverLimit
+		case codes.Unimplemented:
+			return ErrorTypeUnknownMethod
+		case codes.Unavailable:
+			return ErrorTypeRemote
+		}
+	}
+	switch {
+	case errors.Is(err, kerrors.ErrRemoteOrNetwork):
+		return ErrorTypeRemote
+	case errors.Is(err, kerrors.ErrInternalException):
+		return ErrorTypeInternal
+	}
+	return ErrorTypeOther
+}
+
+func grpcStatus(err error) (codes.Code, bool) {
+	var se status.Iface
+	if errors.As(err, &se) {
+		if s := se.GRPCStatus(); s != nil {
+			return s.Code(), true
+		}
+	}
+	return codes.OK, false
+}

@@ -1,0 +1,142 @@
+package tracing
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/rpcmodel"
+)
+
+// Option configures a tracing Suite.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// Filter decides whether a call is traced. It sees the RPCInfo at the start
+// of the call (service, method, caller) and must not keep it.
+type Filter func(ctx context.Context, ri rpcinfo.RPCInfo) bool
+
+// AttributesFunc returns extra attributes for the span of a finished call.
+type AttributesFunc func(ctx context.Context, call *rpcmodel.Call) []attribute.KeyValue
+
+type config struct {
+	tracerProvider trace.TracerProvider
+	propagators    propagation.TextMapPropagator
+	filter         Filter
+	attributes     AttributesFunc
+	detailedEvents bool
+	messageEvents  bool
+	bizErrorIsErr  bool
+	keepTransport  bool
+	semconv        semconvMode
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{semconv: semconvFromEnv(os.Getenv("OTEL_SEMCONV_STABILITY_OPT_IN"))}
+	for _, o := range opts {
+		o.apply(c)
+	}
+	// Globals are read at construction time, never in init, so a provider set
+	// after this Suite was built does not change it (as in otelgrpc).
+	if c.tracerProvider == nil {
+		c.tracerProvider = otel.GetTracerProvider()
+	}
+	if c.propagators == nil {
+		c.propagators = otel.GetTextMapPropagator()
+	}
+	return c
+}
+
+// WithTracerProvider sets the TracerProvider spans come from. Default: the
+// global provider at the time the Suite is built.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.tracerProvider = tp })
+}
+
+// WithPropagators sets the propagator that carries context between hops.
+// Default: the global propagator at the time the Suite is built (W3C
+// tracecontext + baggage once otelsetup or the user has set it).
+func WithPropagators(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) { c.propagators = p })
+}
+
+// WithFilter skips tracing for calls the filter rejects (return false), such
+// as health checks. A skipped call still propagates the incoming context.
+func WithFilter(f Filter) Option {
+	return optionFunc(func(c *config) { c.filter = f })
+}
+
+// WithAttributes adds the attributes f returns to every span when it ends.
+func WithAttributes(f AttributesFunc) Option {
+	return optionFunc(func(c *config) { c.attributes = f })
+}
+
+// WithDetailedEvents turns Kitex's detailed stats on (connection, read,
+// write, wait-read timings) and records them as span events. It costs a
+// clock read per event; off by default.
+func WithDetailedEvents() Option {
+	return optionFunc(func(c *config) { c.detailedEvents = true })
+}
+
+// WithMessageEvents records one `rpc.message` span event per streamed
+// message (type, id and, on the sending side, the size Kitex measured).
+// Counts are always recorded as attributes; events are off by default.
+func WithMessageEvents() Option {
+	return optionFunc(func(c *config) { c.messageEvents = true })
+}
+
+// WithBizErrorAsError makes a business status error set the span status to
+// Error. By default a business error is a successful RPC: the span status
+// stays Unset and the code is reported in `kitex.biz_status.code`.
+func WithBizErrorAsError(on bool) Option {
+	return optionFunc(func(c *config) { c.bizErrorIsErr = on })
+}
+
+// WithKeepTransport stops the client Suite from adding TTHeader to a client
+// still on Kitex's default Framed transport. Framed carries no headers, so
+// with this option such a client does not propagate context.
+func WithKeepTransport() Option {
+	return optionFunc(func(c *config) { c.keepTransport = true })
+}
+
+// semconvMode says which RPC attribute names spans carry.
+type semconvMode uint8
+
+const (
+	semconvCurrent semconvMode = 1 << iota // current OTel RPC conventions
+	semconvOld                             // kitex-contrib obs-opentelemetry names
+)
+
+// semconvFromEnv reads OTEL_SEMCONV_STABILITY_OPT_IN: "rpc" (and the
+// default) emits the current conventions, "rpc/dup" both, "rpc/old" only the
+// names obs-opentelemetry users have in their dashboards. rpc/dup wins over
+// the others when several are listed, as the specification says.
+func semconvFromEnv(v string) semconvMode {
+	mode := semconvCurrent
+	for _, f := range strings.Split(v, ",") {
+		switch strings.TrimSpace(f) {
+		case "rpc/dup":
+			return semconvCurrent | semconvOld
+		case "rpc/old":
+			mode = semconvOld
+		}
+	}
+	return mode
+}
+
+// WithSemconvOptIn overrides OTEL_SEMCONV_STABILITY_OPT_IN for this Suite;
+// value has the same syntax ("rpc", "rpc/dup", "rpc/old").
+func WithSemconvOptIn(value string) Option {
+	return optionFunc(func(c *config) { c.semconv = semconvFromEnv(value) })
+}

@@ -1,0 +1,179 @@
+package tracing
+
+import (
+	"context"
+
+	"github.com/cloudwego/kitex/pkg/endpoint"
+	"github.com/cloudwego/kitex/pkg/remote"
+	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/metadata"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/pkg/stats"
+	"github.com/cloudwego/kitex/pkg/transmeta"
+	"github.com/cloudwego/kitex/server"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/rpcmodel"
+)
+
+// ServerSuite traces the calls a Kitex server handles; pass it to
+// server.WithSuite.
+type ServerSuite struct {
+	cfg    *config
+	tracer *serverTracer
+}
+
+var _ server.Suite = (*ServerSuite)(nil)
+
+// NewServerSuite returns a Suite that starts a SERVER span per call (one per
+// stream), continuing the trace the caller propagated.
+func NewServerSuite(opts ...Option) *ServerSuite {
+	cfg := newConfig(opts)
+	return &ServerSuite{cfg: cfg, tracer: &serverTracer{cfg: cfg, tracer: cfg.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))}}
+}
+
+// Options implements server.Suite.
+func (s *ServerSuite) Options() []server.Option {
+	return []server.Option{
+		server.WithTracer(s.tracer),
+		server.WithMiddleware(s.tracer.middleware),
+		server.WithMetaHandler(&serverMeta{cfg: s.cfg}),
+		// Kitex's own handlers: TTHeader carries business status errors back
+		// to the caller, HTTP/2 fills in the caller's service name.
+		server.WithMetaHandler(transmeta.ServerTTHeaderHandler),
+		server.WithMetaHandler(transmeta.ServerHTTP2Handler),
+		server.WithStreamOptions(server.WithStreamEventHandler(s.cfg.serverStreamHandler())),
+	}
+}
+
+type serverTracer struct {
+	cfg    *config
+	tracer trace.Tracer
+}
+
+var _ stats.Tracer = (*serverTracer)(nil)
+
+// Start runs before Kitex has decoded a TTHeader request, so the parent is
+// not known yet: the span starts in the middleware (or in Finish, if the
+// call fails before reaching it). On gRPC the headers are read first, so the
+// span starts here and streams see it in their context.
+func (t *serverTracer) Start(ctx context.Context) context.Context {
+	ri := rpcinfo.GetRPCInfo(ctx)
+	rec := &callRecord{}
+	if ri == nil || (t.cfg.filter != nil && !t.cfg.filter(ctx, ri)) {
+		rec.skip = true
+		return context.WithValue(ctx, recordKey{}, rec)
+	}
+	rec.streaming = isStreaming(ri)
+	ctx = context.WithValue(ctx, recordKey{}, rec)
+	if isGRPC(ri) {
+		rec.remote = trace.SpanContextFromContext(ctx)
+		ctx = t.startSpan(ctx, rec, ri)
+	}
+	return ctx
+}
+
+func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinfo.RPCInfo) context.Context {
+	parent := trace.ContextWithRemoteSpanContext(ctx, rec.remote)
+	if !rec.remote.IsValid() {
+		// Never continue a local span the server context might hold.
+		parent = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+	}
+	ctx, rec.span = t.tracer.Start(parent, spanName(ri),
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithTimestamp(startTime(ri)),
+		trace.WithAttributes(semconv.RPCSystemNameKey.String(rpcmodel.SystemOf(ri))),
+	)
+	return ctx
+}
+
+// middleware starts the span once the request (and its headers) is decoded
+// and hands the handler a context holding it.
+func (t *serverTracer) middleware(next endpoint.Endpoint) endpoint.Endpoint {
+	return func(ctx context.Context, req, resp interface{}) error {
+		rec := recordFrom(ctx)
+		switch {
+		case rec == nil || rec.skip:
+		case rec.span == nil:
+			ctx = t.startSpan(ctx, rec, rpcinfo.GetRPCInfo(ctx))
+		case trace.SpanFromContext(ctx) != rec.span:
+			ctx = trace.ContextWithSpan(ctx, rec.span)
+		}
+		return next(ctx, req, resp)
+	}
+}
+
+// Finish ends the span. Calls rejected before the handler (unknown method,
+// ACL, limits, decode errors) still get one.
+func (t *serverTracer) Finish(ctx context.Context) {
+	rec := recordFrom(ctx)
+	if rec == nil || rec.skip {
+		return
+	}
+	ri := rpcinfo.GetRPCInfo(ctx)
+	if rec.span == nil {
+		if ri == nil {
+			return
+		}
+		t.startSpan(ctx, rec, ri)
+	}
+	if !rec.span.IsRecording() {
+		rec.span.End()
+		return
+	}
+	var call rpcmodel.Call
+	rpcmodel.Derive(&call, rpcmodel.Server, ri, nil)
+	var extra []attribute.KeyValue
+	if t.cfg.attributes != nil {
+		c := call
+		extra = t.cfg.attributes(ctx, &c)
+	}
+	var st rpcinfo.RPCStats
+	if ri != nil {
+		st = ri.Stats()
+	}
+	t.cfg.finishSpan(rec.span, &call, rec, extra, st)
+}
+
+// serverMeta extracts the caller's context: from TTHeader string headers in
+// ReadMeta, and from HTTP/2 metadata in OnReadStream on the gRPC transport.
+type serverMeta struct{ cfg *config }
+
+var (
+	_ remote.MetaHandler          = (*serverMeta)(nil)
+	_ remote.StreamingMetaHandler = (*serverMeta)(nil)
+)
+
+func (m *serverMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
+	ti := msg.TransInfo()
+	if ti == nil {
+		return ctx, nil
+	}
+	strInfo := ti.TransStrInfo()
+	if len(strInfo) == 0 {
+		return ctx, nil
+	}
+	ctx = m.cfg.propagators.Extract(ctx, propagation.MapCarrier(strInfo))
+	if rec := recordFrom(ctx); rec != nil {
+		rec.remote = trace.SpanContextFromContext(ctx)
+	}
+	return ctx, nil
+}
+
+func (m *serverMeta) WriteMeta(ctx context.Context, _ remote.Message) (context.Context, error) {
+	return ctx, nil
+}
+
+func (m *serverMeta) OnConnectStream(ctx context.Context) (context.Context, error) {
+	return ctx, nil
+}
+
+func (m *serverMeta) OnReadStream(ctx context.Context) (context.Context, error) {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return ctx, nil
+	}
+	return m.cfg.propagators.Extract(ctx, grpcIncoming(md)), nil
+}
