@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,8 +25,8 @@ type env struct {
 	t     *testing.T
 	rec   *tracetest.SpanRecorder
 	ended chan struct{} // one token per ended span
-	tp  *sdktrace.TracerProvider
-	opt []tracing.Option
+	tp    *sdktrace.TracerProvider
+	opt   []tracing.Option
 }
 
 func newEnv(t *testing.T, opts ...tracing.Option) *env {
@@ -34,7 +35,16 @@ func newEnv(t *testing.T, opts ...tracing.Option) *env {
 	ended := make(chan struct{}, 4096)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSpanProcessor(endSignal(ended)),
 		sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	open := &openSpans{}
+	tp.RegisterSpanProcessor(open)
+	t.Cleanup(func() {
+		_ = tp.Shutdown(context.Background())
+		// Cleanups run last-in first-out: servers and clients are gone by now,
+		// so every span a suite started must have ended.
+		if n := open.n.Load(); n != 0 {
+			t.Errorf("%d spans were started and never ended", n)
+		}
+	})
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	return &env{t: t, rec: rec, ended: ended, tp: tp, opt: append([]tracing.Option{tracing.WithTracerProvider(tp), tracing.WithPropagators(prop)}, opts...)}
 }
@@ -112,6 +122,14 @@ func names(spans []sdktrace.ReadOnlySpan) []string {
 	}
 	return out
 }
+
+// openSpans counts spans started and not yet ended.
+type openSpans struct{ n atomic.Int64 }
+
+func (o *openSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) { o.n.Add(1) }
+func (o *openSpans) OnEnd(sdktrace.ReadOnlySpan)                     { o.n.Add(-1) }
+func (o *openSpans) Shutdown(context.Context) error                  { return nil }
+func (o *openSpans) ForceFlush(context.Context) error                { return nil }
 
 // endSignal is a span processor that sends a token for every ended span.
 type endSignal chan struct{}

@@ -78,7 +78,7 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 		// the server; there is nothing to record at Finish.
 		return ctx
 	}
-	rec := &callRecord{span: sp, streaming: isStreaming(ri)}
+	rec := &callRecord{span: sp}
 	return context.WithValue(ctx, recordKey{}, rec)
 }
 
@@ -116,14 +116,10 @@ func (t *clientTracer) attemptMiddleware(next endpoint.Endpoint) endpoint.Endpoi
 		if n == 1 {
 			return next(ctx, req, resp)
 		}
-		start := time.Now()
-		err := next(ctx, req, resp)
-		attrs := []attribute.KeyValue{attribute.Int("kitex.retry.attempt", int(n))}
-		if et := rpcmodel.ClassifyError(err); et != "" {
-			attrs = append(attrs, semconv.ErrorTypeKey.String(et))
-		}
-		rec.span.AddEvent("kitex.retry", trace.WithTimestamp(start), trace.WithAttributes(attrs...))
-		return err
+		// Recorded when the attempt starts: the call's span may already have
+		// ended when a late attempt returns.
+		rec.span.AddEvent("kitex.retry", trace.WithAttributes(attribute.Int("kitex.retry.attempt", int(n))))
+		return next(ctx, req, resp)
 	}
 }
 
@@ -180,15 +176,6 @@ func startTime(ri rpcinfo.RPCInfo) time.Time {
 		}
 	}
 	return time.Now()
-}
-
-func isStreaming(ri rpcinfo.RPCInfo) bool {
-	if inv := ri.Invocation(); inv != nil {
-		if mi := inv.MethodInfo(); mi != nil {
-			return mi.IsStreaming()
-		}
-	}
-	return false
 }
 
 func isGRPC(ri rpcinfo.RPCInfo) bool {

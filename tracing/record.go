@@ -16,7 +16,9 @@ type callRecord struct {
 	remote trace.SpanContext // server: the parent extracted from the request
 	skip   bool              // filtered out: no span, propagation only
 
-	streaming bool
+	// provisional: the server span started before Kitex knew the method
+	// (gRPC reads the method after the tracer starts), so Finish renames it.
+	provisional bool
 	sent      atomic.Int64
 	recv      atomic.Int64
 	sentBytes atomic.Int64

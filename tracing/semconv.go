@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/pkg/serviceinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -90,7 +91,7 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 		if n := rec.attempts.Load(); n > 1 {
 			a = append(a, RetryAttemptsKey.Int64(int64(n)))
 		}
-		if rec.streaming {
+		if call.Streaming&serviceinfo.StreamingBidirectional != 0 {
 			a = append(a, MessagesSentKey.Int64(rec.sent.Load()), MessagesRecvKey.Int64(rec.recv.Load()))
 		}
 	}

@@ -66,7 +66,6 @@ func (t *serverTracer) Start(ctx context.Context) context.Context {
 		rec.skip = true
 		return context.WithValue(ctx, recordKey{}, rec)
 	}
-	rec.streaming = isStreaming(ri)
 	ctx = context.WithValue(ctx, recordKey{}, rec)
 	if isGRPC(ri) {
 		rec.remote = trace.SpanContextFromContext(ctx)
@@ -81,7 +80,9 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 		// Never continue a local span the server context might hold.
 		parent = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 	}
-	ctx, rec.span = t.tracer.Start(parent, spanName(ri),
+	name := spanName(ri)
+	rec.provisional = name == rpcmodel.SystemOf(ri)
+	ctx, rec.span = t.tracer.Start(parent, name,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithTimestamp(startTime(ri)),
 		trace.WithAttributes(semconv.RPCSystemNameKey.String(rpcmodel.SystemOf(ri))),
@@ -125,6 +126,9 @@ func (t *serverTracer) Finish(ctx context.Context) {
 	}
 	var call rpcmodel.Call
 	rpcmodel.Derive(&call, rpcmodel.Server, ri, nil)
+	if rec.provisional && call.FullMethod != rpcmodel.OtherMethod {
+		rec.span.SetName(call.FullMethod)
+	}
 	var extra []attribute.KeyValue
 	if t.cfg.attributes != nil {
 		c := call

@@ -1,0 +1,269 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/server"
+	"github.com/cloudwego/kitex/transport"
+	obstracing "github.com/kitex-contrib/obs-opentelemetry/tracing"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
+	"github.com/kitexsuite/suite/tracing"
+)
+
+func TestMain(m *testing.M) {
+	// Kitex logs every server start and stop at Info; keep the output to
+	// the benchmark lines.
+	klog.SetLevel(klog.LevelWarn)
+	os.Exit(m.Run())
+}
+
+const serviceName = "echo"
+
+// setup is one way of instrumenting the client and the server.
+type setup struct {
+	name string
+	// sampler is the root sampler of the case's TracerProvider; nil means
+	// no tracing at all (bare Kitex).
+	sampler sdktrace.Sampler
+	sampled bool // whether spans are expected at the exporter
+	// options returns the client and server options that install the
+	// instrumentation, with spans from tp and context carried by prop.
+	options func(tp *sdktrace.TracerProvider, prop propagation.TextMapPropagator) ([]client.Option, []server.Option)
+}
+
+var setups = []setup{
+	{name: "bare"},
+	{name: "kitexsuite_sampled", sampler: sdktrace.AlwaysSample(), sampled: true, options: kitexsuiteOptions},
+	{name: "kitexsuite_unsampled", sampler: sdktrace.NeverSample(), options: kitexsuiteOptions},
+	{name: "obs_opentelemetry", sampler: sdktrace.AlwaysSample(), sampled: true, options: obsOptions},
+}
+
+func kitexsuiteOptions(tp *sdktrace.TracerProvider, prop propagation.TextMapPropagator) ([]client.Option, []server.Option) {
+	opts := []tracing.Option{tracing.WithTracerProvider(tp), tracing.WithPropagators(prop)}
+	return []client.Option{client.WithSuite(tracing.NewClientSuite(opts...))},
+		[]server.Option{server.WithSuite(tracing.NewServerSuite(opts...))}
+}
+
+// obsOptions installs kitex-contrib/obs-opentelemetry v0.3.0. It has an
+// option for the propagator but none for the TracerProvider: its suites take
+// the global provider (and the global MeterProvider) when they are built. So
+// this sets the global TracerProvider to the case's provider right before
+// building them; the kitexsuite cases pass theirs explicitly and never read
+// the global. The global MeterProvider is left at OpenTelemetry's default
+// no-op, so obs-opentelemetry's duration histograms cost their attribute
+// extraction and a no-op Record, not a real metrics pipeline.
+func obsOptions(tp *sdktrace.TracerProvider, prop propagation.TextMapPropagator) ([]client.Option, []server.Option) {
+	otel.SetTracerProvider(tp)
+	return []client.Option{client.WithSuite(obstracing.NewClientSuite(obstracing.WithTextMapPropagator(prop)))},
+		[]server.Option{server.WithSuite(obstracing.NewServerSuite(obstracing.WithTextMapPropagator(prop)))}
+}
+
+// discardExporter drops the spans it is given, counting them. With keep set
+// it also holds on to them, for the tests to inspect.
+type discardExporter struct {
+	count atomic.Int64
+	keep  bool
+	mu    sync.Mutex
+	spans []sdktrace.ReadOnlySpan
+}
+
+func (e *discardExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	e.count.Add(int64(len(spans)))
+	if e.keep {
+		e.mu.Lock()
+		e.spans = append(e.spans, spans...)
+		e.mu.Unlock()
+	}
+	return nil
+}
+
+func (e *discardExporter) Shutdown(context.Context) error { return nil }
+
+func (e *discardExporter) kept() []sdktrace.ReadOnlySpan {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]sdktrace.ReadOnlySpan(nil), e.spans...)
+}
+
+// env is a running server and a client to it, instrumented as a setup says.
+type env struct {
+	client echoservice.Client
+	tp     *sdktrace.TracerProvider // nil for bare Kitex
+	exp    *discardExporter
+}
+
+// newEnv starts a Thrift Echo server on loopback and builds a client to it.
+// Every client uses TTHeader (the tracing suites would switch it on anyway),
+// so all setups run over the same transport. Cleanup stops the server and
+// then shuts the TracerProvider down.
+func newEnv(tb testing.TB, s setup, h *testservice.Handler, keepSpans bool) *env {
+	tb.Helper()
+	e := &env{}
+	var copts []client.Option
+	var sopts []server.Option
+	if s.options != nil {
+		e.exp = &discardExporter{keep: keepSpans}
+		e.tp = sdktrace.NewTracerProvider(
+			sdktrace.WithSampler(s.sampler),
+			sdktrace.WithBatcher(e.exp),
+		)
+		tb.Cleanup(func() {
+			if err := e.tp.Shutdown(context.Background()); err != nil {
+				tb.Errorf("shutting the TracerProvider down: %v", err)
+			}
+		})
+		prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		copts, sopts = s.options(e.tp, prop)
+	}
+
+	srv, err := testservice.Start(serviceName, testservice.Thrift, h, sopts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			tb.Errorf("stopping the server: %v", err)
+		}
+	})
+
+	copts = append([]client.Option{
+		client.WithHostPorts(srv.Addr),
+		client.WithTransportProtocol(transport.TTHeader),
+	}, copts...)
+	e.client, err = echoservice.NewClient(serviceName, copts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// BenchmarkEcho measures one unary Thrift Echo call over loopback per op,
+// from parallel goroutines sharing one client.
+func BenchmarkEcho(b *testing.B) {
+	for _, s := range setups {
+		b.Run(s.name, func(b *testing.B) {
+			e := newEnv(b, s, &testservice.Handler{}, false)
+			// Warm up: dial the connection and let every lazy initialisation
+			// (Kitex, the SDK, the suites) happen outside the timer.
+			if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{Message: "hello"}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				req := &echo.EchoRequest{Message: "hello"}
+				for pb.Next() {
+					if _, err := e.client.Echo(ctx, req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+		})
+	}
+}
+
+// TestBenchSetupsWork makes one call through every setup BenchmarkEcho
+// measures and checks it is what it claims to be: the call succeeds, the
+// trace context reaches the server, and spans reach the exporter exactly
+// when the setup samples.
+func TestBenchSetupsWork(t *testing.T) {
+	for _, s := range setups {
+		t.Run(s.name, func(t *testing.T) {
+			h := &testservice.Handler{TraceID: func(ctx context.Context) string {
+				return trace.SpanContextFromContext(ctx).TraceID().String()
+			}}
+			e := newEnv(t, s, h, true)
+
+			ctx := context.Background()
+			var root trace.Span
+			if e.tp != nil {
+				// A local parent gives the client span a trace id the test
+				// knows, to find at the server.
+				ctx, root = e.tp.Tracer("bench-test").Start(ctx, "root")
+			}
+			resp, err := e.client.Echo(ctx, &echo.EchoRequest{Message: "hello"})
+			if root != nil {
+				root.End()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Message != "hello" {
+				t.Fatalf("Echo returned %q, want %q", resp.Message, "hello")
+			}
+			if e.tp == nil {
+				if len(resp.TraceIds) != 1 || resp.TraceIds[0] != (trace.TraceID{}).String() {
+					t.Fatalf("bare server saw trace ids %v, want none", resp.TraceIds)
+				}
+				return
+			}
+
+			want := root.SpanContext().TraceID().String()
+			if len(resp.TraceIds) != 1 || resp.TraceIds[0] != want {
+				t.Fatalf("server saw trace ids %v, want [%s]", resp.TraceIds, want)
+			}
+
+			if !s.sampled {
+				// The server's tracer finishes after the reply is written:
+				// give it time, then check nothing was exported.
+				time.Sleep(200 * time.Millisecond)
+				if err := e.tp.ForceFlush(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if n := e.exp.count.Load(); n != 0 {
+					t.Fatalf("exporter got %d spans from an unsampled setup, want 0", n)
+				}
+				return
+			}
+
+			var clientSpan, serverSpan sdktrace.ReadOnlySpan
+			deadline := time.Now().Add(5 * time.Second)
+			for clientSpan == nil || serverSpan == nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("exporter got %d spans, want a client and a server span", e.exp.count.Load())
+				}
+				if err := e.tp.ForceFlush(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				for _, sp := range e.exp.kept() {
+					switch sp.SpanKind() {
+					case trace.SpanKindClient:
+						clientSpan = sp
+					case trace.SpanKindServer:
+						serverSpan = sp
+					}
+				}
+				if clientSpan == nil || serverSpan == nil {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			if n := e.exp.count.Load(); n <= 0 {
+				t.Fatalf("exporter count is %d, want > 0", n)
+			}
+			if got := clientSpan.Parent().SpanID(); got != root.SpanContext().SpanID() {
+				t.Errorf("client span parent is %s, want the root span %s", got, root.SpanContext().SpanID())
+			}
+			if p := serverSpan.Parent(); !p.IsRemote() || p.SpanID() != clientSpan.SpanContext().SpanID() || p.TraceID().String() != want {
+				t.Errorf("server span parent is %s/%s (remote %v), want the client span %s/%s",
+					p.TraceID(), p.SpanID(), p.IsRemote(), want, clientSpan.SpanContext().SpanID())
+			}
+		})
+	}
+}

@@ -1,0 +1,206 @@
+package tracing_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"testing"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/client/streamclient"
+	"github.com/cloudwego/kitex/server"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/streamservice"
+	"github.com/kitexsuite/suite/tracing"
+)
+
+func (e *env) streamServer(codec testservice.Codec) string {
+	e.t.Helper()
+	svr, err := testservice.Start("streamer", codec, &testservice.Handler{TraceID: traceIDOf}, server.WithSuite(tracing.NewServerSuite(e.opt...)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = svr.Stop() })
+	return svr.Addr
+}
+
+func (e *env) pbStreamClient(addr string) streamservice.Client {
+	e.t.Helper()
+	c, err := streamservice.NewClient("streamer", client.WithHostPorts(addr), client.WithSuite(tracing.NewClientSuite(e.opt...)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// checkStreamSpans asserts one client and one server span in the caller's
+// trace, linked parent to child, with the message counts each side saw.
+func checkStreamSpans(t *testing.T, spans []sdkSpan, rootTrace trace.TraceID, name string, clientSent, clientRecv int) {
+	t.Helper()
+	cl, sv := kindSpan(t, spans, trace.SpanKindClient), kindSpan(t, spans, trace.SpanKindServer)
+	for _, s := range []sdkSpan{cl, sv} {
+		if s.Name() != name {
+			t.Errorf("span name %q, want %q", s.Name(), name)
+		}
+		if s.SpanContext().TraceID() != rootTrace {
+			t.Errorf("%s span not in the caller's trace", s.SpanKind())
+		}
+		wantAttr(t, s, "rpc.system.name", "grpc")
+	}
+	if sv.Parent().SpanID() != cl.SpanContext().SpanID() {
+		t.Errorf("server span parent %s, want the client span %s", sv.Parent().SpanID(), cl.SpanContext().SpanID())
+	}
+	wantAttr(t, cl, "kitex.stream.messages.sent", itoa(clientSent))
+	wantAttr(t, cl, "kitex.stream.messages.received", itoa(clientRecv))
+	wantAttr(t, sv, "kitex.stream.messages.received", itoa(clientSent))
+	wantAttr(t, sv, "kitex.stream.messages.sent", itoa(clientRecv))
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestStreamingKinds(t *testing.T) {
+	t.Run("bidi", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.pbStreamClient(e.streamServer(testservice.Protobuf))
+		ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+		st, err := c.BidiStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			if err := st.Send(&echopb.EchoRequest{Message: "m"}); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := st.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.TraceIds[0] != root.SpanContext().TraceID().String() {
+				t.Fatalf("server handler saw trace %s, want %s", resp.TraceIds[0], root.SpanContext().TraceID())
+			}
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Recv(); err != io.EOF {
+			t.Fatalf("want io.EOF after CloseSend, got %v", err)
+		}
+		root.End()
+		checkStreamSpans(t, e.waitSpans(3), root.SpanContext().TraceID(), "echopb.StreamService/BidiStream", 3, 3)
+	})
+	t.Run("client", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.pbStreamClient(e.streamServer(testservice.Protobuf))
+		ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+		st, err := c.ClientStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 4; i++ {
+			if err := st.Send(&echopb.EchoRequest{Message: "m"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := st.CloseAndRecv()
+		if err != nil || resp.Message != "4" {
+			t.Fatalf("CloseAndRecv = %v, %v; want count 4", resp, err)
+		}
+		root.End()
+		checkStreamSpans(t, e.waitSpans(3), root.SpanContext().TraceID(), "echopb.StreamService/ClientStream", 4, 1)
+	})
+	t.Run("server", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.pbStreamClient(e.streamServer(testservice.Protobuf))
+		ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+		st, err := c.ServerStream(ctx, &echopb.EchoRequest{Message: "m", Hops: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for {
+			if _, err := st.Recv(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		root.End()
+		if n != 5 {
+			t.Fatalf("received %d messages, want 5", n)
+		}
+		checkStreamSpans(t, e.waitSpans(3), root.SpanContext().TraceID(), "echopb.StreamService/ServerStream", 1, 5)
+	})
+	t.Run("thrift_bidi", func(t *testing.T) {
+		e := newEnv(t)
+		addr := e.streamServer(testservice.Thrift)
+		c, err := echoservice.NewStreamClient("streamer", streamclient.WithHostPorts(addr), streamclient.WithSuite(tracing.NewClientSuite(e.opt...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+		st, err := c.BidiStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ {
+			if err := st.Send(&echo.EchoRequest{Message: "m"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Recv(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Recv(); err != io.EOF {
+			t.Fatalf("want io.EOF, got %v", err)
+		}
+		root.End()
+		checkStreamSpans(t, e.waitSpans(3), root.SpanContext().TraceID(), "echo.EchoService/BidiStream", 2, 2)
+	})
+}
+
+func TestStreamClientCancelEndsSpans(t *testing.T) {
+	e := newEnv(t)
+	c := e.pbStreamClient(e.streamServer(testservice.Protobuf))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// ActionSleep makes the server stream until the client goes away.
+	st, err := c.ServerStream(ctx, &echopb.EchoRequest{Message: "m", Action: testservice.ActionSleep, SleepMs: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := st.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	for {
+		if _, err := st.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				t.Fatal("stream ended normally after cancel")
+			}
+			break
+		}
+	}
+	spans := e.waitSpans(2)
+	cl := kindSpan(t, spans, trace.SpanKindClient)
+	wantAttr(t, cl, "error.type", "canceled")
+	if cl.Status().Code != codes.Error {
+		t.Errorf("client span status %v, want Error", cl.Status())
+	}
+	sv := kindSpan(t, spans, trace.SpanKindServer)
+	if _, ok := attr(sv, "error.type"); !ok {
+		t.Errorf("server span of a cancelled stream has no error.type")
+	}
+}
