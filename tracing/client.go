@@ -14,7 +14,6 @@ import (
 	"github.com/cloudwego/kitex/transport"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/rpcmodel"
@@ -71,7 +70,7 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 	ctx, sp := t.tracer.Start(ctx, spanName(ri),
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithTimestamp(startTime(ri)),
-		trace.WithAttributes(semconv.RPCSystemNameKey.String(rpcmodel.SystemOf(ri))),
+		trace.WithAttributes(t.cfg.systemAttr(ri)),
 	)
 	if !sp.IsRecording() {
 		// Sampled out: the span (with its not-sampled flag) still travels to

@@ -23,8 +23,9 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
-// Filter decides whether a call is traced. It sees the RPCInfo at the start
-// of the call (service, method, caller) and must not keep it.
+// Filter decides whether a call is traced (return false to skip it). It sees
+// the RPCInfo once Kitex knows the method: at the start of a client call, and
+// on the server after the request header is decoded. It must not keep ri.
 type Filter func(ctx context.Context, ri rpcinfo.RPCInfo) bool
 
 // AttributesFunc returns extra attributes for the span of a finished call.

@@ -12,7 +12,6 @@ import (
 	"github.com/cloudwego/kitex/server"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/rpcmodel"
@@ -60,21 +59,22 @@ var _ stats.Tracer = (*serverTracer)(nil)
 // call fails before reaching it). On gRPC the headers are read first, so the
 // span starts here and streams see it in their context.
 func (t *serverTracer) Start(ctx context.Context) context.Context {
-	ri := rpcinfo.GetRPCInfo(ctx)
 	rec := &callRecord{}
-	if ri == nil || (t.cfg.filter != nil && !t.cfg.filter(ctx, ri)) {
-		rec.skip = true
-		return context.WithValue(ctx, recordKey{}, rec)
-	}
 	ctx = context.WithValue(ctx, recordKey{}, rec)
-	if isGRPC(ri) {
+	if ri := rpcinfo.GetRPCInfo(ctx); isGRPC(ri) {
 		rec.remote = trace.SpanContextFromContext(ctx)
 		ctx = t.startSpan(ctx, rec, ri)
 	}
 	return ctx
 }
 
+// startSpan applies the filter, which therefore sees the method name (Kitex
+// sets it before the span starts on both paths), and starts the span.
 func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinfo.RPCInfo) context.Context {
+	if ri == nil || (t.cfg.filter != nil && !t.cfg.filter(ctx, ri)) {
+		rec.skip = true
+		return ctx
+	}
 	parent := trace.ContextWithRemoteSpanContext(ctx, rec.remote)
 	if !rec.remote.IsValid() {
 		// Never continue a local span the server context might hold.
@@ -85,7 +85,7 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 	ctx, rec.span = t.tracer.Start(parent, name,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithTimestamp(startTime(ri)),
-		trace.WithAttributes(semconv.RPCSystemNameKey.String(rpcmodel.SystemOf(ri))),
+		trace.WithAttributes(t.cfg.systemAttr(ri)),
 	)
 	return ctx
 }
@@ -115,10 +115,9 @@ func (t *serverTracer) Finish(ctx context.Context) {
 	}
 	ri := rpcinfo.GetRPCInfo(ctx)
 	if rec.span == nil {
-		if ri == nil {
+		if t.startSpan(ctx, rec, ri); rec.skip {
 			return
 		}
-		t.startSpan(ctx, rec, ri)
 	}
 	if !rec.span.IsRecording() {
 		rec.span.End()

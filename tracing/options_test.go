@@ -1,0 +1,195 @@
+package tracing_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/server"
+	"github.com/cloudwego/kitex/transport"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
+	"github.com/kitexsuite/suite/rpcmodel"
+	"github.com/kitexsuite/suite/tracing"
+)
+
+func TestSemconvOptIn(t *testing.T) {
+	cases := []struct {
+		optIn          string
+		current, older bool
+	}{
+		{"", true, false},
+		{"rpc", true, false},
+		{"rpc/old", false, true},
+		{"rpc/dup", true, true},
+		{"http,rpc/dup,rpc/old", true, true}, // rpc/dup wins
+	}
+	for _, tc := range cases {
+		t.Run(tc.optIn, func(t *testing.T) {
+			e := newEnv(t, tracing.WithSemconvOptIn(tc.optIn))
+			c, _ := e.oneHop()
+			if _, err := c.Echo(context.Background(), &echo.EchoRequest{Message: "hi"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range e.waitSpans(2) {
+				_, hasCurrent := attr(s, "rpc.system.name")
+				sys, hasOld := attr(s, "rpc.system")
+				if hasCurrent != tc.current || hasOld != tc.older {
+					t.Errorf("%s span: rpc.system.name present %v (want %v), rpc.system present %v (want %v)",
+						s.SpanKind(), hasCurrent, tc.current, hasOld, tc.older)
+				}
+				if tc.older {
+					if sys != "kitex" {
+						t.Errorf("rpc.system = %q, want kitex", sys)
+					}
+					wantAttr(t, s, "rpc.service", "backend")
+					if !tc.current {
+						wantAttr(t, s, "rpc.method", "Echo") // obs-opentelemetry's short method name
+					}
+					wantAttr(t, s, "request.protocol", "TTHeader|Framed")
+				}
+			}
+		})
+	}
+}
+
+func TestFilterSkipsSpansButKeepsPropagating(t *testing.T) {
+	skipHealth := tracing.WithFilter(func(_ context.Context, ri rpcinfo.RPCInfo) bool {
+		return ri.Invocation().MethodName() != "Echo"
+	})
+	e := newEnv(t, skipHealth)
+	c, _ := e.oneHop()
+	ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+	if _, err := c.Echo(ctx, &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	root.End()
+	spans := e.waitSpans(1)
+	if len(spans) != 1 || spans[0].Name() != "root" {
+		t.Fatalf("filtered calls must not produce spans, got %v", names(spans))
+	}
+}
+
+func TestAttributesFunc(t *testing.T) {
+	extra := tracing.WithAttributes(func(_ context.Context, call *rpcmodel.Call) []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("app.side", call.Side.String())}
+	})
+	e := newEnv(t, extra)
+	c, _ := e.oneHop()
+	if _, err := c.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	spans := e.waitSpans(2)
+	wantAttr(t, kindSpan(t, spans, trace.SpanKindClient), "app.side", "client")
+	wantAttr(t, kindSpan(t, spans, trace.SpanKindServer), "app.side", "server")
+}
+
+func TestDetailedEvents(t *testing.T) {
+	e := newEnv(t, tracing.WithDetailedEvents())
+	c, _ := e.oneHop()
+	if _, err := c.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	spans := e.waitSpans(2)
+	has := func(s sdkSpan, name string) bool {
+		for _, ev := range s.Events() {
+			if ev.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	if cl := kindSpan(t, spans, trace.SpanKindClient); !has(cl, "kitex.write.start") || !has(cl, "kitex.read.finish") {
+		t.Errorf("client span lacks write/read events: %v", cl.Events())
+	}
+	if sv := kindSpan(t, spans, trace.SpanKindServer); !has(sv, "kitex.handle.start") || !has(sv, "kitex.handle.finish") {
+		t.Errorf("server span lacks handle events: %v", sv.Events())
+	}
+}
+
+// An unsampled caller still propagates its trace id; the server honours the
+// parent's decision under the default parent-based sampler.
+func TestUnsampledParentPropagates(t *testing.T) {
+	e := newEnv(t)
+	c, _ := e.oneHop()
+	tid, _ := trace.TraceIDFromHex("0102030405060708090a0b0c0d0e0f10")
+	sid, _ := trace.SpanIDFromHex("0102030405060708")
+	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, Remote: true}) // not sampled
+
+	serverTP := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	defer func() { _ = serverTP.Shutdown(context.Background()) }()
+	prop := propagation.TraceContext{}
+	var seen trace.SpanContext
+	h := &testservice.Handler{TraceID: func(ctx context.Context) string {
+		seen = trace.SpanContextFromContext(ctx)
+		return ""
+	}}
+	svr, err := testservice.Start("unsampled", testservice.Thrift, h,
+		server.WithSuite(tracing.NewServerSuite(tracing.WithTracerProvider(serverTP), tracing.WithPropagators(prop))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svr.Stop() }()
+	clientTP := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	defer func() { _ = clientTP.Shutdown(context.Background()) }()
+	c, err = echoservice.NewClient("unsampled", client.WithHostPorts(svr.Addr),
+		client.WithSuite(tracing.NewClientSuite(tracing.WithTracerProvider(clientTP), tracing.WithPropagators(prop))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Echo(trace.ContextWithRemoteSpanContext(context.Background(), parent), &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if seen.TraceID() != tid || seen.IsSampled() {
+		t.Fatalf("server saw %v (sampled %v), want trace %s not sampled", seen.TraceID(), seen.IsSampled(), tid)
+	}
+}
+
+// The client Suite turns Kitex's default Framed transport into TTHeader so
+// context can travel, and leaves a transport the user chose alone.
+func TestClientTransport(t *testing.T) {
+	cases := []struct {
+		name          string
+		opts          []client.Option
+		suiteOpts     []tracing.Option
+		wantTransport string
+		propagates    bool
+	}{
+		{"default_framed_upgraded", nil, nil, "ttheader_framed", true},
+		{"grpc_kept", []client.Option{client.WithTransportProtocol(transport.GRPC)}, nil, "grpc", true},
+		{"keep_transport", nil, []tracing.Option{tracing.WithKeepTransport()}, "framed", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: traceIDOf},
+				server.WithSuite(tracing.NewServerSuite(e.opt...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = svr.Stop() })
+			opts := append([]client.Option{client.WithHostPorts(svr.Addr),
+				client.WithSuite(tracing.NewClientSuite(append(e.opt, tc.suiteOpts...)...))}, tc.opts...)
+			c, err := echoservice.NewClient("backend", opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := c.Echo(context.Background(), &echo.EchoRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := kindSpan(t, e.waitSpans(2), trace.SpanKindClient)
+			wantAttr(t, cl, "kitex.transport", tc.wantTransport)
+			if got := resp.TraceIds[0] == cl.SpanContext().TraceID().String(); got != tc.propagates {
+				t.Errorf("server continued the client's trace: %v, want %v", got, tc.propagates)
+			}
+		})
+	}
+}
