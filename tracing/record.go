@@ -19,11 +19,11 @@ type callRecord struct {
 	// provisional: the server span started before Kitex knew the method
 	// (gRPC reads the method after the tracer starts), so Finish renames it.
 	provisional bool
-	sent      atomic.Int64
-	recv      atomic.Int64
-	sentBytes atomic.Int64
-	recvBytes atomic.Int64
-	attempts  atomic.Int32
+	sent        atomic.Int64
+	recv        atomic.Int64
+	sentBytes   atomic.Int64
+	recvBytes   atomic.Int64
+	attempts    atomic.Int32
 }
 
 type recordKey struct{}
