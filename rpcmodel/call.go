@@ -228,7 +228,7 @@ func (c *Call) setError(err error, panicked bool) {
 		c.Outcome = Success
 	default:
 		c.Err = err
-		if be, ok := kerrors.FromBizStatusError(err); ok {
+		if be, ok := find[kerrors.BizStatusErrorIface](err); ok {
 			c.Outcome, c.BizCode, c.BizMessage = BizError, be.BizStatusCode(), be.BizMessage()
 			return
 		}

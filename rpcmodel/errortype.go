@@ -46,7 +46,7 @@ func ClassifyError(err error) string {
 	if err == nil {
 		return ""
 	}
-	if _, ok := kerrors.FromBizStatusError(err); ok {
+	if _, ok := find[kerrors.BizStatusErrorIface](err); ok {
 		return ErrorTypeBizError
 	}
 	switch {
@@ -100,11 +100,37 @@ func ClassifyError(err error) string {
 }
 
 func grpcStatus(err error) (codes.Code, bool) {
-	var se status.Iface
-	if errors.As(err, &se) {
+	if se, ok := find[status.Iface](err); ok {
 		if s := se.GRPCStatus(); s != nil {
 			return s.Code(), true
 		}
 	}
 	return codes.OK, false
+}
+
+// find is errors.As for an interface target without its allocation (the
+// target variable of errors.As escapes): it walks the same Unwrap tree and
+// returns the first error implementing T.
+func find[T any](err error) (T, bool) {
+	for err != nil {
+		if v, ok := err.(T); ok {
+			return v, true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if v, ok := find[T](e); ok {
+					return v, true
+				}
+			}
+			var zero T
+			return zero, false
+		default:
+			err = nil
+		}
+	}
+	var zero T
+	return zero, false
 }

@@ -91,8 +91,9 @@ func WithDetailedEvents() Option {
 }
 
 // WithMessageEvents records one `rpc.message` span event per streamed
-// message (type, id and, on the sending side, the size Kitex measured).
-// Counts are always recorded as attributes; events are off by default.
+// message (type, id, size as Kitex measured it) and the total bytes each way
+// as kitex.stream.bytes.* attributes. Message counts are always recorded;
+// events and sizes are off by default.
 func WithMessageEvents() Option {
 	return optionFunc(func(c *config) { c.messageEvents = true })
 }

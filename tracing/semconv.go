@@ -25,6 +25,8 @@ const (
 	ResponseSizeKey     = attribute.Key("kitex.response.size")
 	MessagesSentKey     = attribute.Key("kitex.stream.messages.sent")
 	MessagesRecvKey     = attribute.Key("kitex.stream.messages.received")
+	BytesSentKey        = attribute.Key("kitex.stream.bytes.sent") // with WithMessageEvents
+	BytesRecvKey        = attribute.Key("kitex.stream.bytes.received")
 	RetryAttemptsKey    = attribute.Key("kitex.retry.attempts")
 )
 
@@ -102,6 +104,9 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 		}
 		if call.Streaming&serviceinfo.StreamingBidirectional != 0 {
 			a = append(a, MessagesSentKey.Int64(rec.sent.Load()), MessagesRecvKey.Int64(rec.recv.Load()))
+			if c.messageEvents {
+				a = append(a, BytesSentKey.Int64(rec.sentBytes.Load()), BytesRecvKey.Int64(rec.recvBytes.Load()))
+			}
 		}
 	}
 

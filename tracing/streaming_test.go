@@ -204,3 +204,36 @@ func TestStreamClientCancelEndsSpans(t *testing.T) {
 		t.Errorf("server span of a cancelled stream has no error.type")
 	}
 }
+
+func TestStreamMessageEventsAndSizes(t *testing.T) {
+	e := newEnv(t, tracing.WithMessageEvents())
+	c := e.pbStreamClient(e.streamServer(testservice.Protobuf))
+	st, err := c.ServerStream(context.Background(), &echopb.EchoRequest{Message: "sized", Hops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := st.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl := kindSpan(t, e.waitSpans(2), trace.SpanKindClient)
+	received := 0
+	for _, ev := range cl.Events() {
+		if ev.Name == "rpc.message" {
+			for _, kv := range ev.Attributes {
+				if kv.Key == "rpc.message.type" && kv.Value.AsString() == "RECEIVED" {
+					received++
+				}
+			}
+		}
+	}
+	if received != 2 {
+		t.Errorf("client span has %d RECEIVED message events, want 2", received)
+	}
+	if got, _ := attr(cl, "kitex.stream.bytes.received"); got == "" || got == "0" {
+		t.Errorf("kitex.stream.bytes.received = %q, want the bytes of two messages", got)
+	}
+}

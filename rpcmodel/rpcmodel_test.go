@@ -1,0 +1,198 @@
+package rpcmodel_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/kitex/pkg/kerrors"
+	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/codes"
+	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/status"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/pkg/serviceinfo"
+	"github.com/cloudwego/kitex/pkg/stats"
+	"github.com/cloudwego/kitex/transport"
+
+	"github.com/kitexsuite/suite/rpcmodel"
+)
+
+func TestClassifyError(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{kerrors.ErrRPCTimeout.WithCause(errors.New("deadline")), rpcmodel.ErrorTypeTimeout},
+		{kerrors.ErrRemoteOrNetwork.WithCause(kerrors.ErrRPCTimeout), rpcmodel.ErrorTypeTimeout},
+		{context.DeadlineExceeded, rpcmodel.ErrorTypeTimeout},
+		{kerrors.ErrCanceledByBusiness, rpcmodel.ErrorTypeCanceled},
+		{fmt.Errorf("wrapped: %w", context.Canceled), rpcmodel.ErrorTypeCanceled},
+		{kerrors.ErrServiceCircuitBreak, rpcmodel.ErrorTypeCircuitBreak},
+		{kerrors.ErrInstanceCircuitBreak, rpcmodel.ErrorTypeCircuitBreak},
+		{kerrors.ErrACL.WithCause(errors.New("denied")), rpcmodel.ErrorTypeACL},
+		{kerrors.ErrQPSOverLimit, rpcmodel.ErrorTypeOverLimit},
+		{kerrors.ErrConnOverLimit, rpcmodel.ErrorTypeOverLimit},
+		{kerrors.ErrNoInstance, rpcmodel.ErrorTypeServiceDiscovery},
+		{kerrors.ErrNoMoreInstance, rpcmodel.ErrorTypeServiceDiscovery},
+		{kerrors.ErrLoadbalance, rpcmodel.ErrorTypeServiceDiscovery},
+		{kerrors.ErrGetConnection.WithCause(errors.New("refused")), rpcmodel.ErrorTypeConnection},
+		{kerrors.ErrRemoteOrNetwork.WithCause(errors.New("reset")), rpcmodel.ErrorTypeRemote},
+		{kerrors.ErrPanic, rpcmodel.ErrorTypePanic},
+		{kerrors.ErrRoute, rpcmodel.ErrorTypeRoute},
+		{kerrors.ErrPayloadValidation, rpcmodel.ErrorTypeValidation},
+		{kerrors.ErrNonExistentMethod("Svc", "M"), rpcmodel.ErrorTypeInternal},
+		{kerrors.NewBizStatusError(404, "nf"), rpcmodel.ErrorTypeBizError},
+		{status.Err(codes.DeadlineExceeded, "slow"), rpcmodel.ErrorTypeTimeout},
+		{status.Err(codes.Unimplemented, "no"), rpcmodel.ErrorTypeUnknownMethod},
+		{status.Err(codes.PermissionDenied, "no"), rpcmodel.ErrorTypeACL},
+		{status.Err(codes.ResourceExhausted, "no"), rpcmodel.ErrorTypeOverLimit},
+		{kerrors.ErrRemoteOrNetwork.WithCause(status.Err(codes.Unavailable, "down")), rpcmodel.ErrorTypeRemote},
+		{status.Err(codes.DataLoss, "x"), rpcmodel.ErrorTypeOther},
+		{errors.New("something else"), rpcmodel.ErrorTypeOther},
+		{errors.Join(errors.New("a"), kerrors.NewBizStatusError(1, "b")), rpcmodel.ErrorTypeBizError},
+		{fmt.Errorf("ctx: %w", status.Err(codes.Canceled, "gone")), rpcmodel.ErrorTypeCanceled},
+	}
+	for _, tc := range cases {
+		got := rpcmodel.ClassifyError(tc.err)
+		if got != tc.want {
+			t.Errorf("ClassifyError(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+		if got != "" && !slices.Contains(rpcmodel.ErrorTypes, got) {
+			t.Errorf("ClassifyError(%v) = %q is not in ErrorTypes", tc.err, got)
+		}
+	}
+}
+
+// newRI builds a real Kitex RPCInfo the way a client call would have it at
+// Finish: known method, stats with start and finish events.
+func newRI(method string, known bool, tp transport.Protocol) rpcinfo.RPCInfo {
+	inv := rpcinfo.NewInvocation("EchoService", method, "echo")
+	if known {
+		inv.SetMethodInfo(serviceinfo.NewMethodInfo(nil, nil, nil, false))
+	}
+	cfg := rpcinfo.NewRPCConfig()
+	rpcinfo.AsMutableRPCConfig(cfg).SetTransportProtocol(tp)
+	rpcinfo.AsMutableRPCConfig(cfg).SetPayloadCodec(serviceinfo.Thrift)
+	st := rpcinfo.NewRPCStats()
+	ms := rpcinfo.AsMutableRPCStats(st)
+	ms.SetLevel(stats.LevelBase)
+	ms.SetSendSize(10)
+	ms.SetRecvSize(20)
+	st.Record(context.Background(), stats.RPCStart, stats.StatusInfo, "")
+	st.Record(context.Background(), stats.RPCFinish, stats.StatusInfo, "")
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8888}
+	return rpcinfo.NewRPCInfo(
+		rpcinfo.NewEndpointInfo("caller", "", nil, nil),
+		rpcinfo.NewEndpointInfo("callee", method, addr, nil),
+		inv, cfg, st)
+}
+
+func TestDeriveSuccess(t *testing.T) {
+	var c rpcmodel.Call
+	rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.TTHeaderFramed), nil)
+	if c.Outcome != rpcmodel.Success || c.ErrorType != "" || c.StatusCode() != "OK" {
+		t.Errorf("outcome %v, error type %q, status %q; want success", c.Outcome, c.ErrorType, c.StatusCode())
+	}
+	if c.System != "kitex" || c.FullMethod != "echo.EchoService/Echo" || c.Method != "Echo" {
+		t.Errorf("system %q method %q full %q", c.System, c.Method, c.FullMethod)
+	}
+	if c.Caller != "caller" || c.Callee != "callee" || c.Protocol != "ttheader_framed" || c.Codec != "thrift" {
+		t.Errorf("caller %q callee %q protocol %q codec %q", c.Caller, c.Callee, c.Protocol, c.Codec)
+	}
+	if host, port := rpcmodel.HostPort(c.ServerAddr); host != "127.0.0.1" || port != 8888 {
+		t.Errorf("server %s:%d", host, port)
+	}
+	if c.RequestSize != 10 || c.ResponseSize != 20 {
+		t.Errorf("client sizes req %d resp %d, want 10 and 20", c.RequestSize, c.ResponseSize)
+	}
+	if c.Start.IsZero() || c.End.IsZero() || c.Duration() < 0 {
+		t.Errorf("times %v..%v", c.Start, c.End)
+	}
+	rpcmodel.Derive(&c, rpcmodel.Server, newRI("Echo", true, transport.GRPC), nil)
+	if c.System != "grpc" || c.RequestSize != 20 || c.ResponseSize != 10 {
+		t.Errorf("server on gRPC: system %q req %d resp %d", c.System, c.RequestSize, c.ResponseSize)
+	}
+}
+
+func TestDeriveOutcomes(t *testing.T) {
+	var c rpcmodel.Call
+	ri := newRI("Echo", true, transport.TTHeader)
+	ri.Invocation().(rpcinfo.InvocationSetter).SetBizStatusErr(kerrors.NewBizStatusError(7, "seven"))
+	rpcmodel.Derive(&c, rpcmodel.Server, ri, nil)
+	if c.Outcome != rpcmodel.BizError || c.BizCode != 7 || c.BizMessage != "seven" || c.ErrorType != "" || c.StatusCode() != "7" {
+		t.Errorf("biz: %+v", c)
+	}
+
+	rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.TTHeader), kerrors.ErrRPCTimeout)
+	if c.Outcome != rpcmodel.Failure || c.ErrorType != rpcmodel.ErrorTypeTimeout || c.StatusCode() != "timeout" {
+		t.Errorf("timeout: outcome %v type %q", c.Outcome, c.ErrorType)
+	}
+
+	rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.GRPC), status.Err(codes.DeadlineExceeded, "slow"))
+	if c.StatusCode() != "DEADLINE_EXCEEDED" {
+		t.Errorf("gRPC status code %q, want DEADLINE_EXCEEDED", c.StatusCode())
+	}
+
+	ri = newRI("Echo", true, transport.TTHeader)
+	rpcinfo.AsMutableRPCStats(ri.Stats()).SetPanicked("boom")
+	rpcmodel.Derive(&c, rpcmodel.Server, ri, nil)
+	if c.Outcome != rpcmodel.Failure || c.ErrorType != rpcmodel.ErrorTypePanic || !c.Panicked {
+		t.Errorf("panic: outcome %v type %q", c.Outcome, c.ErrorType)
+	}
+
+	ri = newRI("Nope", false, transport.TTHeader)
+	rpcmodel.Derive(&c, rpcmodel.Server, ri, kerrors.ErrInternalException.WithCause(errors.New("unknown method")))
+	if c.Method != rpcmodel.OtherMethod || c.FullMethod != rpcmodel.OtherMethod || c.OriginalMethod != "Nope" ||
+		c.ErrorType != rpcmodel.ErrorTypeUnknownMethod {
+		t.Errorf("unknown method: method %q full %q original %q type %q", c.Method, c.FullMethod, c.OriginalMethod, c.ErrorType)
+	}
+
+	rpcmodel.Derive(&c, rpcmodel.Client, nil, errors.New("x"))
+	if c.Outcome != rpcmodel.Failure || c.Method != rpcmodel.OtherMethod {
+		t.Errorf("nil ri: %+v", c)
+	}
+}
+
+func TestProtocolName(t *testing.T) {
+	cases := map[transport.Protocol]string{
+		transport.PurePayload:                     "buffered",
+		transport.Framed:                          "framed",
+		transport.TTHeader:                        "ttheader",
+		transport.TTHeaderFramed:                  "ttheader_framed",
+		transport.GRPC:                            "grpc",
+		transport.GRPC | transport.TTHeaderFramed: "grpc",
+		transport.TTHeaderStreaming:               "ttheader_streaming",
+		transport.HTTP:                            "http",
+	}
+	for tp, want := range cases {
+		if got := rpcmodel.ProtocolName(tp); got != want {
+			t.Errorf("ProtocolName(%v) = %q, want %q", tp, got, want)
+		}
+	}
+}
+
+// Deriving a finished call must not allocate: it runs on every RPC of every
+// signal. The full method is interned after the first call.
+func TestDeriveAllocatesNothing(t *testing.T) {
+	ri := newRI("Echo", true, transport.TTHeaderFramed)
+	var c rpcmodel.Call
+	rpcmodel.Derive(&c, rpcmodel.Client, ri, nil)
+	if n := testing.AllocsPerRun(100, func() { rpcmodel.Derive(&c, rpcmodel.Client, ri, nil) }); n != 0 {
+		t.Errorf("Derive allocates %.0f times per call, want 0", n)
+	}
+	biz := kerrors.NewBizStatusError(1, "x")
+	if n := testing.AllocsPerRun(100, func() { rpcmodel.Derive(&c, rpcmodel.Client, ri, biz) }); n != 0 {
+		t.Errorf("Derive of a business error allocates %.0f times, want 0", n)
+	}
+}
+
+func TestDurationUnknownIsZero(t *testing.T) {
+	c := rpcmodel.Call{Start: time.Now()}
+	if c.Duration() != 0 {
+		t.Error("Duration with no End must be 0")
+	}
+}
