@@ -52,8 +52,22 @@ type Handler struct {
 	Baggage func(ctx context.Context) map[string]string
 }
 
-// Echo runs one hop.
+// Echo runs one hop. Actions apply at the last hop, so a chain shows where
+// an error started.
 func (h *Handler) Echo(ctx context.Context, req *Request) (*Response, error) {
+	resp := &Response{Message: req.Message}
+	if h.TraceID != nil {
+		resp.TraceIDs = []string{h.TraceID(ctx)}
+	}
+	if req.Hops > 0 && h.Next != nil {
+		next, err := h.Next(ctx, &Request{Message: req.Message, Hops: req.Hops - 1, Action: req.Action, SleepMs: req.SleepMs})
+		if err != nil {
+			return nil, err
+		}
+		resp.TraceIDs = append(resp.TraceIDs, next.TraceIDs...)
+		resp.Baggage = next.Baggage
+		return resp, nil
+	}
 	switch req.Action {
 	case ActionBizError:
 		return nil, kerrors.NewBizStatusError(BizCode, "not found")
@@ -67,19 +81,6 @@ func (h *Handler) Echo(ctx context.Context, req *Request) (*Response, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-	}
-	resp := &Response{Message: req.Message}
-	if h.TraceID != nil {
-		resp.TraceIDs = []string{h.TraceID(ctx)}
-	}
-	if req.Hops > 0 && h.Next != nil {
-		next, err := h.Next(ctx, &Request{Message: req.Message, Hops: req.Hops - 1, Action: req.Action, SleepMs: req.SleepMs})
-		if err != nil {
-			return nil, err
-		}
-		resp.TraceIDs = append(resp.TraceIDs, next.TraceIDs...)
-		resp.Baggage = next.Baggage
-		return resp, nil
 	}
 	if h.Baggage != nil {
 		resp.Baggage = h.Baggage(ctx)

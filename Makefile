@@ -1,0 +1,45 @@
+# kitexsuite: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+# Every module of the workspace, from go.work.
+MODULES := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p')
+# Library modules: what users `go get`. They must build and test alone
+# (GOWORK=off), exactly as a user gets them.
+LIBRARIES := . tracing
+
+.PHONY: demo test vet race standalone tidy-check fmt-check lint bench fuzz
+
+demo: ## run the traced three-service chain and print what it observed
+	$(GO) run ./examples/demo $(ARGS)
+
+test: fmt-check vet race standalone tidy-check ## everything CI checks
+
+vet:
+	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
+
+race:
+	@for m in $(MODULES); do echo "== go test -race $$m"; (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
+
+# Each library module alone, as `go get` gives it: a missing require or a
+# version only the workspace supplies fails here.
+standalone:
+	@for m in $(LIBRARIES); do echo "== GOWORK=off build+test $$m"; \
+		(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) test -count=1 ./...) || exit 1; done
+
+# go mod tidy must leave every go.mod and go.sum unchanged.
+tidy-check:
+	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy) || exit 1; done
+	@git diff --exit-code -- '*go.mod' '*go.sum' || { echo "go mod tidy changed the files above: run it and commit"; exit 1; }
+
+fmt-check:
+	@out=$$(git ls-files '*.go' | grep -v '/kitex_gen/' | xargs gofmt -l); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: fmt-check vet
+
+# Per-RPC cost of bare Kitex, our suites and kitex-contrib peers, in one run.
+bench:
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count=$${COUNT:-3}
+
+fuzz: ## run the propagation fuzzer for a while (seeds also run in `make test`)
+	cd tracing && $(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime $${FUZZTIME:-60s} .

@@ -1,0 +1,224 @@
+// Command demo runs a three-service Kitex chain in one process on loopback
+// (client → frontend → backend), traced by the kitexsuite tracing suites,
+// and prints what it observed: the span tree of one trace and a summary.
+//
+// Each service has its own TracerProvider (so its own service.name), all
+// recording into one in-memory recorder: nothing to install, nothing left
+// behind.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/server"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/tracing"
+)
+
+func main() {
+	calls := flag.Int("calls", 5, "calls to make through the chain")
+	flag.Parse()
+	klog.SetLevel(klog.LevelWarn)
+	if err := run(os.Stdout, *calls); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// chain is the running demo: three providers, one recorder, two servers.
+type chain struct {
+	rec       *tracetest.SpanRecorder
+	providers []*sdktrace.TracerProvider
+	servers   []*testservice.Server
+	entry     testservice.Forward
+	root      trace.Tracer
+}
+
+func (c *chain) provider(service string) *sdktrace.TracerProvider {
+	res := resource.NewSchemaless(semconv.ServiceName(service))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(c.rec), sdktrace.WithResource(res))
+	c.providers = append(c.providers, tp)
+	return tp
+}
+
+func start() (*chain, error) {
+	c := &chain{rec: tracetest.NewSpanRecorder()}
+	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	opts := func(service string) []tracing.Option {
+		return []tracing.Option{tracing.WithTracerProvider(c.provider(service)), tracing.WithPropagators(prop)}
+	}
+	traceID := func(ctx context.Context) string { return trace.SpanContextFromContext(ctx).TraceID().String() }
+
+	backendOpts, frontendOpts, clientOpts := opts("backend"), opts("frontend"), opts("client")
+	backend, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: traceID},
+		server.WithSuite(tracing.NewServerSuite(backendOpts...)))
+	if err != nil {
+		return nil, err
+	}
+	c.servers = append(c.servers, backend)
+	toBackend, err := testservice.NewForward(testservice.Thrift, "backend", backend.Addr,
+		client.WithSuite(tracing.NewClientSuite(frontendOpts...)),
+		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "frontend"}))
+	if err != nil {
+		return c, err
+	}
+	frontend, err := testservice.Start("frontend", testservice.Thrift, &testservice.Handler{Next: toBackend, TraceID: traceID},
+		server.WithSuite(tracing.NewServerSuite(frontendOpts...)))
+	if err != nil {
+		return c, err
+	}
+	c.servers = append(c.servers, frontend)
+	c.entry, err = testservice.NewForward(testservice.Thrift, "frontend", frontend.Addr,
+		client.WithSuite(tracing.NewClientSuite(clientOpts...)),
+		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "client"}))
+	c.root = c.providers[len(c.providers)-1].Tracer("demo")
+	return c, err
+}
+
+func (c *chain) stop() {
+	for _, s := range c.servers {
+		_ = s.Stop()
+	}
+	for _, tp := range c.providers {
+		_ = tp.Shutdown(context.Background())
+	}
+}
+
+func run(w io.Writer, calls int) error {
+	c, err := start()
+	if c != nil {
+		defer c.stop()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "kitexsuite demo: client → frontend → backend on loopback, %d calls\n\n", calls)
+
+	var first, last trace.TraceID
+	for i := 0; i < calls; i++ {
+		action := ""
+		if i == calls-1 && calls > 1 {
+			action = testservice.ActionBizError // one business error, to show its status
+		}
+		member, _ := baggage.NewMember("tenant", "acme")
+		bag, _ := baggage.New(member)
+		ctx := baggage.ContextWithBaggage(context.Background(), bag)
+		ctx, span := c.root.Start(ctx, "demo.request")
+		_, err := c.entry(ctx, &testservice.Request{Message: fmt.Sprintf("call %d", i), Hops: 1, Action: action})
+		span.End()
+		status := "ok"
+		if err != nil {
+			status = "error: " + err.Error()
+		}
+		fmt.Fprintf(w, "call %d  trace %s  %s\n", i, span.SpanContext().TraceID(), status)
+		if i == 0 {
+			first = span.SpanContext().TraceID()
+		}
+		last = span.SpanContext().TraceID()
+	}
+	// Servers end their spans after replying; stopping them first makes
+	// every span of every call final before the tree is printed.
+	for _, s := range c.servers {
+		_ = s.Stop()
+	}
+	c.servers = nil
+
+	spans := c.rec.Ended()
+	fmt.Fprintf(w, "\nspan tree of call 0 (trace %s):\n", first)
+	printTree(w, spans, first)
+	if last != first {
+		fmt.Fprintf(w, "\nspan tree of call %d, a business error at the backend (trace %s):\n", calls-1, last)
+		printTree(w, spans, last)
+	}
+	fmt.Fprintf(w, "\nrecorded %d spans in %d traces\n", len(spans), countTraces(spans))
+	return nil
+}
+
+func printTree(w io.Writer, spans []sdktrace.ReadOnlySpan, id trace.TraceID) {
+	children := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
+	var roots []sdktrace.ReadOnlySpan
+	inTrace := map[trace.SpanID]bool{}
+	for _, s := range spans {
+		if s.SpanContext().TraceID() == id {
+			inTrace[s.SpanContext().SpanID()] = true
+		}
+	}
+	for _, s := range spans {
+		if s.SpanContext().TraceID() != id {
+			continue
+		}
+		if p := s.Parent().SpanID(); inTrace[p] {
+			children[p] = append(children[p], s)
+		} else {
+			roots = append(roots, s)
+		}
+	}
+	fmt.Fprintf(w, "  %-44s %-10s %-7s %10s  %s\n", "SPAN", "SERVICE", "KIND", "DURATION", "STATUS")
+	var walk func(s sdktrace.ReadOnlySpan, depth int)
+	walk = func(s sdktrace.ReadOnlySpan, depth int) {
+		name := strings.Repeat("  ", depth) + s.Name()
+		fmt.Fprintf(w, "  %-44s %-10s %-7s %10s  %s\n", name, serviceOf(s), kindOf(s),
+			s.EndTime().Sub(s.StartTime()).Round(time.Microsecond), statusOf(s))
+		kids := children[s.SpanContext().SpanID()]
+		sort.Slice(kids, func(i, j int) bool { return kids[i].StartTime().Before(kids[j].StartTime()) })
+		for _, k := range kids {
+			walk(k, depth+1)
+		}
+	}
+	for _, r := range roots {
+		walk(r, 0)
+	}
+}
+
+func serviceOf(s sdktrace.ReadOnlySpan) string {
+	for _, kv := range s.Resource().Attributes() {
+		if kv.Key == semconv.ServiceNameKey {
+			return kv.Value.AsString()
+		}
+	}
+	return "?"
+}
+
+func kindOf(s sdktrace.ReadOnlySpan) string {
+	return strings.ToUpper(s.SpanKind().String())
+}
+
+func statusOf(s sdktrace.ReadOnlySpan) string {
+	st := s.Status().Code.String()
+	for _, kv := range s.Attributes() {
+		switch kv.Key {
+		case attribute.Key("error.type"):
+			st += " error.type=" + kv.Value.AsString()
+		case tracing.BizStatusCodeKey:
+			st += " biz_status=" + kv.Value.Emit()
+		}
+	}
+	return st
+}
+
+func countTraces(spans []sdktrace.ReadOnlySpan) int {
+	ids := map[trace.TraceID]bool{}
+	for _, s := range spans {
+		ids[s.SpanContext().TraceID()] = true
+	}
+	return len(ids)
+}

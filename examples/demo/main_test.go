@@ -1,0 +1,24 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// The demo is the project's main job: check it prints a complete trace.
+func TestDemoPrintsCompleteTrace(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(&out, 3); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{
+		"frontend   SERVER", "frontend   CLIENT", "backend    SERVER", "client     CLIENT",
+		"biz_status=404", "recorded 15 spans in 3 traces",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+}

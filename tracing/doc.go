@@ -1,0 +1,71 @@
+// Package tracing traces Kitex RPCs with OpenTelemetry: one CLIENT span per
+// outgoing call or stream, one SERVER span per handled call or stream, linked
+// across hops by the propagated context.
+//
+//	svr := echoservice.NewServer(handler, server.WithSuite(tracing.NewServerSuite()))
+//	cli := echoservice.MustNewClient("echo", client.WithSuite(tracing.NewClientSuite()))
+//
+// # Spans
+//
+// Spans follow the OpenTelemetry RPC semantic conventions (semconv v1.43.0):
+// the span name is the fully-qualified method ("echo.EchoService/Echo");
+// attributes are rpc.system.name ("kitex", or "grpc" on Kitex's gRPC
+// transport), rpc.method, rpc.response.status_code, server.address,
+// server.port, network.peer.*, and error.type from the bounded mapping in
+// package rpcmodel. A method the service does not define is reported as
+// rpc.method "_OTHER" with rpc.method_original, and its span is named after
+// the RPC system. Kitex specifics live under kitex.*: kitex.biz_status.code
+// and .message for business status errors, kitex.transport,
+// kitex.peer.service, request and response sizes, stream message counts and
+// kitex.retry.attempts.
+//
+// Status follows the conventions: a failed call marks the CLIENT span Error;
+// the SERVER span is Error only for the server's own faults (not for an
+// unknown method, a cancelled call, or an ACL or limit rejection). A business
+// status error is a successful RPC by default; WithBizErrorAsError(true)
+// counts it as an error (error.type "biz_error").
+//
+// OTEL_SEMCONV_STABILITY_OPT_IN=rpc/old emits the attribute names of
+// kitex-contrib obs-opentelemetry instead (rpc.system "kitex", rpc.service,
+// short rpc.method, kitex.recv_size, kitex.send_size, request.protocol), and
+// rpc/dup emits both, so existing dashboards survive a migration.
+//
+// # Propagation
+//
+// The propagator (default: the global one when the Suite is built; W3C
+// tracecontext and baggage once set up) writes only its own keys:
+//
+//   - TTHeader (Thrift and Kitex Protobuf): string headers of the TTHeader
+//     frame. Kitex Protobuf clients use TTHeader by default. Thrift clients
+//     default to Framed since Kitex v0.13, which has no headers: the client
+//     Suite therefore adds TTHeader to a client still on Framed (Kitex ORs
+//     transport bits, so a gRPC or TTHeader choice is kept as it is).
+//     WithKeepTransport turns that off; such a client cannot propagate.
+//   - gRPC (HTTP/2), unary and streaming: request metadata.
+//   - Buffered and plain Framed carry no context.
+//
+// A mixed chain (a Thrift hop, then a gRPC hop) works because each hop
+// extracts into the context its handler sees and injects from it.
+//
+// # Streams
+//
+// A stream gets one span from its creation to its end (normal close, error
+// or cancellation), with kitex.stream.messages.sent/received; with
+// WithMessageEvents also one rpc.message event per message and byte totals.
+//
+// # Retries
+//
+// Kitex calls a tracer once per logical call, so with a retry policy the
+// CLIENT span covers all attempts: each attempt after the first adds a
+// kitex.retry event (attribute kitex.retry.attempt), the total is in
+// kitex.retry.attempts, and every attempt's SERVER span is a child of it.
+//
+// # Cost
+//
+// Kitex enables detailed stats (a clock read per read/write event) whenever
+// a tracer is installed; pass client.WithStatsLevel(stats.LevelBase) or
+// server.WithStatsLevel to save them when WithDetailedEvents is not used.
+// Measured per-RPC costs are in the repository README.
+//
+// Package otelsetup builds a TracerProvider from the OTEL_* environment.
+package tracing
