@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/endpoint"
 	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/server"
 	"github.com/cloudwego/kitex/transport"
 	obstracing "github.com/kitex-contrib/obs-opentelemetry/tracing"
@@ -110,7 +112,7 @@ type env struct {
 // Every client uses TTHeader (the tracing suites would switch it on anyway),
 // so all setups run over the same transport. Cleanup stops the server and
 // then shuts the TracerProvider down.
-func newEnv(tb testing.TB, s setup, h *testservice.Handler, keepSpans bool) *env {
+func newEnv(tb testing.TB, s setup, h *testservice.Handler, keepSpans bool, extra ...server.Option) *env {
 	tb.Helper()
 	e := &env{}
 	var copts []client.Option
@@ -130,7 +132,7 @@ func newEnv(tb testing.TB, s setup, h *testservice.Handler, keepSpans bool) *env
 		copts, sopts = s.options(e.tp, prop)
 	}
 
-	srv, err := testservice.Start(serviceName, testservice.Thrift, h, sopts...)
+	srv, err := testservice.Start(serviceName, testservice.Thrift, h, append(sopts, extra...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -189,7 +191,18 @@ func TestBenchSetupsWork(t *testing.T) {
 			h := &testservice.Handler{TraceID: func(ctx context.Context) string {
 				return trace.SpanContextFromContext(ctx).TraceID().String()
 			}}
-			e := newEnv(t, s, h, true)
+			// Record the transport the server decoded, to check every setup
+			// runs over TTHeader.
+			var proto atomic.Value
+			seeProto := server.WithMiddleware(func(next endpoint.Endpoint) endpoint.Endpoint {
+				return func(ctx context.Context, req, resp interface{}) error {
+					if ri := rpcinfo.GetRPCInfo(ctx); ri != nil {
+						proto.Store(ri.Config().TransportProtocol())
+					}
+					return next(ctx, req, resp)
+				}
+			})
+			e := newEnv(t, s, h, true, seeProto)
 
 			ctx := context.Background()
 			var root trace.Span
@@ -207,6 +220,9 @@ func TestBenchSetupsWork(t *testing.T) {
 			}
 			if resp.Message != "hello" {
 				t.Fatalf("Echo returned %q, want %q", resp.Message, "hello")
+			}
+			if p, _ := proto.Load().(transport.Protocol); p&transport.TTHeader == 0 {
+				t.Fatalf("server decoded transport %v, want TTHeader", p)
 			}
 			if e.tp == nil {
 				if len(resp.TraceIds) != 1 || resp.TraceIds[0] != (trace.TraceID{}).String() {

@@ -8,9 +8,11 @@ import (
 	"github.com/cloudwego/kitex/pkg/endpoint"
 	"github.com/cloudwego/kitex/pkg/remote"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/metadata"
+	"github.com/cloudwego/kitex/pkg/remote/trans/ttstream"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
-	"github.com/cloudwego/kitex/pkg/transmeta"
+	"github.com/cloudwego/kitex/pkg/remote/transmeta"
+	ktransmeta "github.com/cloudwego/kitex/pkg/transmeta"
 	"github.com/cloudwego/kitex/transport"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -40,10 +42,11 @@ func (s *ClientSuite) Options() []client.Option {
 		client.WithTracer(s.tracer),
 		client.WithMiddleware(s.tracer.attemptMiddleware),
 		client.WithMetaHandler(&clientMeta{cfg: s.cfg}),
-		// Kitex's own TTHeader handler carries business status errors back.
-		client.WithMetaHandler(transmeta.ClientTTHeaderHandler),
 		client.WithStreamOptions(client.WithStreamEventHandler(s.cfg.clientStreamHandler())),
+		client.WithTTHeaderStreamingOptions(client.WithTTHeaderStreamingTransportOptions(
+			ttstream.WithClientHeaderFrameHandler(&ttstreamClientHeader{cfg: s.cfg}))),
 	}
+	opts = append(opts, client.WithStatsLevel(s.cfg.statsLevel()))
 	if !s.cfg.keepTransport {
 		// Kitex's default Framed transport has no headers to carry context.
 		// WithTransportProtocol ORs bits in, so this turns Framed into
@@ -67,18 +70,17 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 	if ri == nil || (t.cfg.filter != nil && !t.cfg.filter(ctx, ri)) {
 		return ctx
 	}
-	ctx, sp := t.tracer.Start(ctx, spanName(ri),
-		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithTimestamp(startTime(ri)),
-		trace.WithAttributes(t.cfg.systemAttr(ri)),
-	)
+	// Kitex calls Start right after recording RPCStart: the span's own start
+	// time is that instant, without a timestamp option to allocate.
+	ctx, sp := t.tracer.Start(ctx, spanName(ri), t.cfg.clientStart...)
 	if !sp.IsRecording() {
 		// Sampled out: the span (with its not-sampled flag) still travels to
 		// the server; there is nothing to record at Finish.
 		return ctx
 	}
-	rec := &callRecord{span: sp}
-	return context.WithValue(ctx, recordKey{}, rec)
+	ctx, rec := withRecord(ctx)
+	rec.span = sp
+	return ctx
 }
 
 // Finish ends the span with the attributes derived from the finished call.
@@ -133,15 +135,46 @@ var (
 )
 
 func (m *clientMeta) WriteMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
-	if ti := msg.TransInfo(); ti != nil && isTTHeader(msg.RPCInfo()) {
+	ri := msg.RPCInfo()
+	if ti := msg.TransInfo(); ti != nil && isTTHeader(ri) {
 		m.cfg.propagators.Inject(ctx, propagation.MapCarrier(ti.TransStrInfo()))
+		// The caller's service name, so the server's record (and its span's
+		// kitex.peer.service) names who called. Kitex's full
+		// ClientTTHeaderHandler writes six such headers; this is the one the
+		// RPC model needs.
+		if from := ri.From(); from != nil && from.ServiceName() != "" {
+			ti.TransIntInfo()[transmeta.FromService] = from.ServiceName()
+		}
 	}
 	return ctx, nil
 }
 
-func (m *clientMeta) ReadMeta(ctx context.Context, _ remote.Message) (context.Context, error) {
+// ReadMeta picks up a business status error from the reply's TTHeader, as
+// Kitex's ClientTTHeaderHandler does, so the client (its caller and its
+// span) sees the handler's business error.
+func (m *clientMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
+	ri := msg.RPCInfo()
+	ti := msg.TransInfo()
+	if ti == nil || !isTTHeader(ri) {
+		return ctx, nil
+	}
+	strInfo := ti.TransStrInfo()
+	if strInfo[bizStatusHeader] == "" { // parsing "" would allocate an error
+		return ctx, nil
+	}
+	bizErr, err := ktransmeta.ParseBizStatusErr(strInfo)
+	if err != nil {
+		return ctx, err
+	}
+	if setter, ok := ri.Invocation().(rpcinfo.InvocationSetter); ok && bizErr != nil {
+		setter.SetBizStatusErr(bizErr)
+	}
 	return ctx, nil
 }
+
+// bizStatusHeader is the TTHeader key Kitex's server handler writes a
+// business status code under.
+const bizStatusHeader = "biz-status"
 
 func (m *clientMeta) OnConnectStream(ctx context.Context) (context.Context, error) {
 	if !isGRPC(rpcinfo.GetRPCInfo(ctx)) {
@@ -168,13 +201,14 @@ func spanName(ri rpcinfo.RPCInfo) string {
 	return rpcmodel.SystemOf(ri)
 }
 
+// startTime is the call's RPCStart, or zero when stats are disabled.
 func startTime(ri rpcinfo.RPCInfo) time.Time {
 	if st := ri.Stats(); st != nil {
 		if ev := st.GetEvent(stats.RPCStart); ev != nil && !ev.IsNil() {
 			return ev.Time()
 		}
 	}
-	return time.Now()
+	return time.Time{}
 }
 
 func isGRPC(ri rpcinfo.RPCInfo) bool {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/pkg/stats"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -41,6 +42,11 @@ type config struct {
 	bizErrorIsErr  bool
 	keepTransport  bool
 	semconv        semconvMode
+
+	// Span start options built once per Suite: passing a prebuilt slice to
+	// Tracer.Start allocates nothing, building options per call does.
+	clientStart []trace.SpanStartOption
+	serverStart []trace.SpanStartOption
 }
 
 func newConfig(opts []Option) *config {
@@ -56,7 +62,19 @@ func newConfig(opts []Option) *config {
 	if c.propagators == nil {
 		c.propagators = otel.GetTextMapPropagator()
 	}
+	// The RPC system goes on at Finish with the other attributes: giving it
+	// at start (for samplers) costs an allocation per span, since the SDK
+	// copies start attributes into a fresh slice.
+	c.clientStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	c.serverStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 	return c
+}
+
+func (c *config) statsLevel() stats.Level {
+	if c.detailedEvents {
+		return stats.LevelDetailed
+	}
+	return stats.LevelBase
 }
 
 // WithTracerProvider sets the TracerProvider spans come from. Default: the
@@ -86,6 +104,11 @@ func WithAttributes(f AttributesFunc) Option {
 // WithDetailedEvents turns Kitex's detailed stats on (connection, read,
 // write, wait-read timings) and records them as span events. It costs a
 // clock read per event; off by default.
+//
+// Kitex records detailed stats whenever any tracer is installed; the Suites
+// set the stats level to Base instead (Detailed with this option), which is
+// all spans need. A client.WithStatsLevel or server.WithStatsLevel given
+// after the Suite overrides this.
 func WithDetailedEvents() Option {
 	return optionFunc(func(c *config) { c.detailedEvents = true })
 }

@@ -28,6 +28,26 @@ type callRecord struct {
 
 type recordKey struct{}
 
+// recordCtx carries a callRecord in the context it lives in: one allocation
+// for both, where context.WithValue plus a record would be two.
+type recordCtx struct {
+	context.Context
+	rec callRecord
+}
+
+func (c *recordCtx) Value(key any) any {
+	if key == (recordKey{}) {
+		return &c.rec
+	}
+	return c.Context.Value(key)
+}
+
+// withRecord returns a child of ctx holding a new callRecord.
+func withRecord(ctx context.Context) (context.Context, *callRecord) {
+	c := &recordCtx{Context: ctx}
+	return c, &c.rec
+}
+
 func recordFrom(ctx context.Context) *callRecord {
 	r, _ := ctx.Value(recordKey{}).(*callRecord)
 	return r

@@ -45,15 +45,6 @@ const (
 // copies attributes on SetAttributes, so the slice is free again after it.
 var attrPool = sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 24); return &s }}
 
-// systemAttr is the attribute given at span start, for samplers: the
-// conventions ask for the RPC system at creation time.
-func (c *config) systemAttr(ri rpcinfo.RPCInfo) attribute.KeyValue {
-	if c.semconv&semconvCurrent == 0 {
-		return oldRPCSystemKey.String(rpcmodel.SystemKitex)
-	}
-	return semconv.RPCSystemNameKey.String(rpcmodel.SystemOf(ri))
-}
-
 // finishSpan sets the attributes and status the conventions ask for on a
 // finished call and ends the span at the call's end time.
 func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord, extra []attribute.KeyValue, st rpcinfo.RPCStats) {
@@ -134,12 +125,9 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 	if c.detailedEvents && st != nil && st.Level() >= stats.LevelDetailed {
 		addStatsEvents(sp, st)
 	}
-	end := call.End
-	if end.IsZero() {
-		sp.End()
-		return
-	}
-	sp.End(trace.WithTimestamp(end))
+	// Kitex records RPCFinish just before calling Finish, so ending now is
+	// the same instant without the cost of an End option.
+	sp.End()
 }
 
 // serverFault reports whether a failure seen by the server is the server's

@@ -6,6 +6,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/endpoint"
 	"github.com/cloudwego/kitex/pkg/remote"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/metadata"
+	"github.com/cloudwego/kitex/pkg/remote/trans/ttstream"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
 	"github.com/cloudwego/kitex/pkg/transmeta"
@@ -44,6 +45,9 @@ func (s *ServerSuite) Options() []server.Option {
 		server.WithMetaHandler(transmeta.ServerTTHeaderHandler),
 		server.WithMetaHandler(transmeta.ServerHTTP2Handler),
 		server.WithStreamOptions(server.WithStreamEventHandler(s.cfg.serverStreamHandler())),
+		server.WithTTHeaderStreamingOptions(server.WithTTHeaderStreamingTransportOptions(
+			ttstream.WithServerHeaderFrameHandler(&ttstreamServerHeader{cfg: s.cfg}))),
+		server.WithStatsLevel(s.cfg.statsLevel()),
 	}
 }
 
@@ -56,12 +60,12 @@ var _ stats.Tracer = (*serverTracer)(nil)
 
 // Start runs before Kitex has decoded a TTHeader request, so the parent is
 // not known yet: the span starts in the middleware (or in Finish, if the
-// call fails before reaching it). On gRPC the headers are read first, so the
-// span starts here and streams see it in their context.
+// call fails before reaching it). On gRPC and TTHeader streaming the headers
+// are read first, so the span starts here and streams see it in their
+// context.
 func (t *serverTracer) Start(ctx context.Context) context.Context {
-	rec := &callRecord{}
-	ctx = context.WithValue(ctx, recordKey{}, rec)
-	if ri := rpcinfo.GetRPCInfo(ctx); isGRPC(ri) {
+	ctx, rec := withRecord(ctx)
+	if ri := rpcinfo.GetRPCInfo(ctx); headersFirst(ri) {
 		rec.remote = trace.SpanContextFromContext(ctx)
 		ctx = t.startSpan(ctx, rec, ri)
 	}
@@ -75,18 +79,25 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 		rec.skip = true
 		return ctx
 	}
-	parent := trace.ContextWithRemoteSpanContext(ctx, rec.remote)
-	if !rec.remote.IsValid() {
-		// Never continue a local span the server context might hold.
-		parent = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+	// The extract step usually left the parent in ctx already; wrap only when
+	// it did not (Finish's fallback), or to hide a local span the server's
+	// base context might hold.
+	parent := ctx
+	if cur := trace.SpanContextFromContext(ctx); !cur.Equal(rec.remote) {
+		if rec.remote.IsValid() {
+			parent = trace.ContextWithRemoteSpanContext(ctx, rec.remote)
+		} else {
+			parent = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+		}
 	}
 	name := spanName(ri)
 	rec.provisional = name == rpcmodel.SystemOf(ri)
-	ctx, rec.span = t.tracer.Start(parent, name,
-		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithTimestamp(startTime(ri)),
-		trace.WithAttributes(t.cfg.systemAttr(ri)),
-	)
+	opts := t.cfg.serverStart
+	if st := startTime(ri); !st.IsZero() && !headersFirst(ri) {
+		// A TTHeader span starts after decoding: date it from RPCStart.
+		opts = append(opts[:len(opts):len(opts)], trace.WithTimestamp(st))
+	}
+	ctx, rec.span = t.tracer.Start(parent, name, opts...)
 	return ctx
 }
 

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/client/streamclient"
+	"github.com/cloudwego/kitex/pkg/remote/trans/ttstream"
 	"github.com/cloudwego/kitex/server"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -18,6 +20,7 @@ import (
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/streamservice"
+	ttstreamservice "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echottstream/echoservice"
 	"github.com/kitexsuite/suite/tracing"
 )
 
@@ -236,4 +239,57 @@ func TestStreamMessageEventsAndSizes(t *testing.T) {
 	if got, _ := attr(cl, "kitex.stream.bytes.received"); got == "" || got == "0" {
 		t.Errorf("kitex.stream.bytes.received = %q, want the bytes of two messages", got)
 	}
+}
+
+// TTHeader streaming (Kitex's own streaming protocol) carries the context in
+// its header frame.
+func TestTTHeaderStreaming(t *testing.T) {
+	e := newEnv(t)
+	addr := e.streamServer(testservice.TTStream)
+	// A short-connection pool closes the connection with the stream; the
+	// default mux pool keeps it (and its goroutines) for the process.
+	shortConn := client.WithTTHeaderStreamingOptions(client.WithTTHeaderStreamingTransportOptions(ttstream.WithClientShortConnPool()))
+	c, err := ttstreamservice.NewClient("streamer", client.WithHostPorts(addr), client.WithSuite(tracing.NewClientSuite(e.opt...)), shortConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+	st, err := c.BidiStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := st.Send(ctx, &echo.EchoRequest{Message: "m"}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := st.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.TraceIds[0] != root.SpanContext().TraceID().String() {
+			t.Fatalf("server handler saw trace %s, want %s", resp.TraceIds[0], root.SpanContext().TraceID())
+		}
+	}
+	if err := st.CloseSend(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(ctx); err != io.EOF {
+		t.Fatalf("want io.EOF after CloseSend, got %v", err)
+	}
+	root.End()
+	spans := e.waitSpans(3)
+	cl, sv := kindSpan(t, spans, trace.SpanKindClient), kindSpan(t, spans, trace.SpanKindServer)
+	if sv.Parent().SpanID() != cl.SpanContext().SpanID() {
+		t.Errorf("server span parent %s, want the client span %s", sv.Parent().SpanID(), cl.SpanContext().SpanID())
+	}
+	for _, s := range []sdkSpan{cl, sv} {
+		// Kitex's TTHeader streaming server does not carry the IDL package.
+		if !strings.HasSuffix(s.Name(), "EchoService/BidiStream") {
+			t.Errorf("span name %q, want [package.]EchoService/BidiStream", s.Name())
+		}
+		wantAttr(t, s, "kitex.transport", "ttheader_streaming")
+		wantAttr(t, s, "rpc.system.name", "kitex")
+	}
+	wantAttr(t, cl, "kitex.stream.messages.sent", "3")
+	wantAttr(t, sv, "kitex.stream.messages.received", "3")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb"
 	pbecho "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/echoservice"
 	pbstream "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/streamservice"
+	ttstreamservice "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echottstream/echoservice"
 )
 
 // Codec picks which generated service a server or client speaks.
@@ -23,8 +24,9 @@ type Codec int
 
 // Codecs of the test service.
 const (
-	Thrift Codec = iota
-	Protobuf
+	Thrift   Codec = iota
+	Protobuf       // Kitex Protobuf / gRPC: EchoService and StreamService
+	TTStream       // Thrift streams over TTHeader streaming
 )
 
 // Server is a running Kitex server on a loopback port.
@@ -61,6 +63,8 @@ func Start(name string, codec Codec, h *Handler, opts ...server.Option) (*Server
 			_ = ln.Close()
 			return nil, err
 		}
+	case TTStream:
+		svr = ttstreamservice.NewServer(&TTStreamImpl{Handler: h}, opts...)
 	default:
 		_ = ln.Close()
 		return nil, fmt.Errorf("testservice: unknown codec %d", codec)
