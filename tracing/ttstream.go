@@ -42,4 +42,3 @@ func (h *ttstreamServerHeader) OnReadStream(ctx context.Context, _ ttstream.IntH
 func headersFirst(ri rpcinfo.RPCInfo) bool {
 	return ri != nil && ri.Config().TransportProtocol()&(transport.GRPC|transport.TTHeaderStreaming) != 0
 }
-
