@@ -33,7 +33,10 @@
 // # Propagation
 //
 // The propagator (default: the global one when the Suite is built; W3C
-// tracecontext and baggage once set up) writes only its own keys:
+// tracecontext and baggage once set up) writes only its own keys. On
+// TTHeader the client also sends its service name under Kitex's own
+// FromService header (the one field of Kitex's ClientTTHeaderHandler the
+// server's record needs), and reads a business status error from the reply.
 //
 //   - TTHeader (Thrift and Kitex Protobuf): string headers of the TTHeader
 //     frame. Kitex Protobuf clients use TTHeader by default. Thrift clients
@@ -62,10 +65,11 @@
 //
 // # Cost
 //
-// Kitex enables detailed stats (a clock read per read/write event) whenever
-// a tracer is installed; pass client.WithStatsLevel(stats.LevelBase) or
-// server.WithStatsLevel to save them when WithDetailedEvents is not used.
-// Measured per-RPC costs are in the repository README.
+// Kitex turns on detailed stats (a clock read per read/write event) whenever
+// a tracer is installed. The Suites set the stats level to Base, which is all
+// spans need, or Detailed with WithDetailedEvents; a WithStatsLevel option
+// given after the Suite wins. Measured per-RPC costs are in the repository
+// README.
 //
 // Package otelsetup builds a TracerProvider from the OTEL_* environment.
 package tracing

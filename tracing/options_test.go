@@ -126,9 +126,9 @@ func TestUnsampledParentPropagates(t *testing.T) {
 	serverTP := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
 	defer func() { _ = serverTP.Shutdown(context.Background()) }()
 	prop := propagation.TraceContext{}
-	var seen trace.SpanContext
+	seenc := make(chan trace.SpanContext, 1) // the handler runs on a Kitex goroutine
 	h := &testservice.Handler{TraceID: func(ctx context.Context) string {
-		seen = trace.SpanContextFromContext(ctx)
+		seenc <- trace.SpanContextFromContext(ctx)
 		return ""
 	}}
 	svr, err := testservice.Start("unsampled", testservice.Thrift, h,
@@ -147,7 +147,7 @@ func TestUnsampledParentPropagates(t *testing.T) {
 	if _, err := c.Echo(trace.ContextWithRemoteSpanContext(context.Background(), parent), &echo.EchoRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if seen.TraceID() != tid || seen.IsSampled() {
+	if seen := <-seenc; seen.TraceID() != tid || seen.IsSampled() {
 		t.Fatalf("server saw %v (sampled %v), want trace %s not sampled", seen.TraceID(), seen.IsSampled(), tid)
 	}
 }
