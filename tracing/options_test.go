@@ -52,6 +52,8 @@ func TestSemconvOptIn(t *testing.T) {
 					wantAttr(t, s, "rpc.service", "backend")
 					if !tc.current {
 						wantAttr(t, s, "rpc.method", "Echo") // obs-opentelemetry's short method name
+					} else {
+						wantAttr(t, s, "rpc.method", "echo.EchoService/Echo") // both name it; current wins
 					}
 					wantAttr(t, s, "request.protocol", "TTHeader|Framed")
 				}

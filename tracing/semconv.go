@@ -33,12 +33,12 @@ const (
 // Names kitex-contrib obs-opentelemetry puts on spans (semconv v1.12 era),
 // emitted under OTEL_SEMCONV_STABILITY_OPT_IN=rpc/old or rpc/dup.
 const (
-	oldRPCSystemKey      = attribute.Key("rpc.system")
-	oldRPCServiceKey     = attribute.Key("rpc.service")
-	oldRPCMethodKey      = attribute.Key("rpc.method")
-	oldRecvSizeKey       = attribute.Key("kitex.recv_size")
-	oldSendSizeKey       = attribute.Key("kitex.send_size")
-	oldRequestProtocolKy = attribute.Key("request.protocol")
+	oldRPCSystemKey       = attribute.Key("rpc.system")
+	oldRPCServiceKey      = attribute.Key("rpc.service")
+	oldRPCMethodKey       = attribute.Key("rpc.method")
+	oldRecvSizeKey        = attribute.Key("kitex.recv_size")
+	oldSendSizeKey        = attribute.Key("kitex.send_size")
+	oldRequestProtocolKey = attribute.Key("request.protocol")
 )
 
 // attrPool recycles the scratch slice span attributes are built in: the SDK
@@ -73,13 +73,16 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 		}
 	}
 	if c.semconv&semconvOld != 0 {
+		a = append(a, oldRPCSystemKey.String(rpcmodel.SystemKitex), oldRPCServiceKey.String(call.Callee))
+		if c.semconv&semconvCurrent == 0 {
+			// Both generations call it rpc.method; under rpc/dup the current
+			// (fully-qualified) value wins.
+			a = append(a, oldRPCMethodKey.String(oldMethod(call)))
+		}
 		a = append(a,
-			oldRPCSystemKey.String(rpcmodel.SystemKitex),
-			oldRPCServiceKey.String(call.Callee),
-			oldRPCMethodKey.String(oldMethod(call)),
 			oldRecvSizeKey.Int64(int64(recvSize(call))),
 			oldSendSizeKey.Int64(int64(sendSize(call))),
-			oldRequestProtocolKy.String(call.TransportProtocol.String()),
+			oldRequestProtocolKey.String(call.TransportProtocol.String()),
 		)
 	}
 	a = append(a, TransportKey.String(call.Protocol))
