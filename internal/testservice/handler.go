@@ -2,14 +2,9 @@ package testservice
 
 import (
 	"context"
-	"errors"
-	"io"
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/kerrors"
-
-	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
-	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb"
 )
 
 // Actions a request can ask the handler to take instead of echoing.
@@ -74,7 +69,7 @@ func (h *Handler) Echo(ctx context.Context, req *Request) (*Response, error) {
 	case ActionPanic:
 		panic("testservice: panic requested")
 	case ActionError:
-		return nil, errors.New("testservice: error requested")
+		return nil, errRequested
 	case ActionSleep:
 		select {
 		case <-time.After(time.Duration(req.SleepMs) * time.Millisecond):
@@ -93,145 +88,6 @@ func (h *Handler) traceID(ctx context.Context) string {
 		return ""
 	}
 	return h.TraceID(ctx)
-}
-
-// ThriftImpl adapts Handler to the generated Thrift service interface.
-type ThriftImpl struct{ *Handler }
-
-var _ echo.EchoService = (*ThriftImpl)(nil)
-
-// Echo implements echo.EchoService.
-func (t *ThriftImpl) Echo(ctx context.Context, req *echo.EchoRequest) (*echo.EchoResponse, error) {
-	r, err := t.Handler.Echo(ctx, &Request{Message: req.Message, Hops: req.Hops, Action: req.Action, SleepMs: req.SleepMs})
-	if err != nil {
-		return nil, err
-	}
-	return &echo.EchoResponse{Message: r.Message, TraceIds: r.TraceIDs, Baggage: r.Baggage}, nil
-}
-
-// BidiStream echoes every message until the client closes its side.
-func (t *ThriftImpl) BidiStream(stream echo.EchoService_BidiStreamServer) error {
-	ctx := stream.Context()
-	for {
-		req, err := stream.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if req.Action == ActionError {
-			return errors.New("testservice: error requested")
-		}
-		if err := stream.Send(&echo.EchoResponse{Message: req.Message, TraceIds: []string{t.traceID(ctx)}}); err != nil {
-			return err
-		}
-	}
-}
-
-// ClientStream counts the messages it receives and answers once.
-func (t *ThriftImpl) ClientStream(stream echo.EchoService_ClientStreamServer) error {
-	n := 0
-	for {
-		_, err := stream.Recv()
-		if err == io.EOF {
-			return stream.SendAndClose(&echo.EchoResponse{Message: itoa(n), TraceIds: []string{t.traceID(stream.Context())}})
-		}
-		if err != nil {
-			return err
-		}
-		n++
-	}
-}
-
-// ServerStream sends req.Hops messages, or streams until the client cancels
-// when req.Action is ActionSleep.
-func (t *ThriftImpl) ServerStream(req *echo.EchoRequest, stream echo.EchoService_ServerStreamServer) error {
-	ctx := stream.Context()
-	for i := int32(0); i < req.Hops || req.Action == ActionSleep; i++ {
-		if err := stream.Send(&echo.EchoResponse{Message: req.Message, TraceIds: []string{t.traceID(ctx)}}); err != nil {
-			return err
-		}
-		if req.Action == ActionSleep {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(req.SleepMs) * time.Millisecond):
-			}
-		}
-	}
-	return nil
-}
-
-// ProtobufImpl adapts Handler to the generated Protobuf service interfaces.
-type ProtobufImpl struct{ *Handler }
-
-var (
-	_ echopb.EchoService   = (*ProtobufImpl)(nil)
-	_ echopb.StreamService = (*ProtobufImpl)(nil)
-)
-
-// Echo implements echopb.EchoService.
-func (p *ProtobufImpl) Echo(ctx context.Context, req *echopb.EchoRequest) (*echopb.EchoResponse, error) {
-	r, err := p.Handler.Echo(ctx, &Request{Message: req.Message, Hops: req.Hops, Action: req.Action, SleepMs: req.SleepMs})
-	if err != nil {
-		return nil, err
-	}
-	return &echopb.EchoResponse{Message: r.Message, TraceIds: r.TraceIDs, Baggage: r.Baggage}, nil
-}
-
-// BidiStream echoes every message until the client closes its side.
-func (p *ProtobufImpl) BidiStream(stream echopb.StreamService_BidiStreamServer) error {
-	ctx := stream.Context()
-	for {
-		req, err := stream.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if req.Action == ActionError {
-			return errors.New("testservice: error requested")
-		}
-		if err := stream.Send(&echopb.EchoResponse{Message: req.Message, TraceIds: []string{p.traceID(ctx)}}); err != nil {
-			return err
-		}
-	}
-}
-
-// ClientStream counts the messages it receives and answers once.
-func (p *ProtobufImpl) ClientStream(stream echopb.StreamService_ClientStreamServer) error {
-	n := 0
-	for {
-		_, err := stream.Recv()
-		if err == io.EOF {
-			return stream.SendAndClose(&echopb.EchoResponse{Message: itoa(n), TraceIds: []string{p.traceID(stream.Context())}})
-		}
-		if err != nil {
-			return err
-		}
-		n++
-	}
-}
-
-// ServerStream sends req.Hops messages, or streams until the client cancels
-// when req.Action is ActionSleep.
-func (p *ProtobufImpl) ServerStream(req *echopb.EchoRequest, stream echopb.StreamService_ServerStreamServer) error {
-	ctx := stream.Context()
-	for i := int32(0); i < req.Hops || req.Action == ActionSleep; i++ {
-		if err := stream.Send(&echopb.EchoResponse{Message: req.Message, TraceIds: []string{p.traceID(ctx)}}); err != nil {
-			return err
-		}
-		if req.Action == ActionSleep {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(req.SleepMs) * time.Millisecond):
-			}
-		}
-	}
-	return nil
 }
 
 func itoa(n int) string {

@@ -11,9 +11,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/server"
 
-	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
-	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb"
 	pbecho "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/echoservice"
 	pbstream "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/streamservice"
 	ttstreamservice "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echottstream/echoservice"
@@ -86,22 +84,22 @@ func (s *Server) Stop() error {
 // ThriftClient forwards Echo over a Thrift client.
 func ThriftClient(c echoservice.Client) Forward {
 	return func(ctx context.Context, req *Request) (*Response, error) {
-		r, err := c.Echo(ctx, &echo.EchoRequest{Message: req.Message, Hops: req.Hops, Action: req.Action, SleepMs: req.SleepMs})
+		r, err := c.Echo(ctx, thriftRequest(req))
 		if err != nil {
 			return nil, err
 		}
-		return &Response{Message: r.Message, TraceIDs: r.TraceIds, Baggage: r.Baggage}, nil
+		return fromThriftResponse(r), nil
 	}
 }
 
 // ProtobufClient forwards Echo over a Protobuf client.
 func ProtobufClient(c pbecho.Client) Forward {
 	return func(ctx context.Context, req *Request) (*Response, error) {
-		r, err := c.Echo(ctx, &echopb.EchoRequest{Message: req.Message, Hops: req.Hops, Action: req.Action, SleepMs: req.SleepMs})
+		r, err := c.Echo(ctx, protobufRequest(req))
 		if err != nil {
 			return nil, err
 		}
-		return &Response{Message: r.Message, TraceIDs: r.TraceIds, Baggage: r.Baggage}, nil
+		return fromProtobufResponse(r), nil
 	}
 }
 
