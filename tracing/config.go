@@ -61,6 +61,12 @@ func newConfig(opts []Option) *config {
 	}
 	if c.propagators == nil {
 		c.propagators = otel.GetTextMapPropagator()
+		if len(c.propagators.Fields()) == 0 {
+			// Nobody set a global propagator (OTel's default carries no
+			// fields): a client that only adds the Suite must still reach a
+			// server that only adds the Suite, so use W3C.
+			c.propagators = defaultPropagator
+		}
 	}
 	// The RPC system goes on at Finish with the other attributes: giving it
 	// at start (for samplers) costs an allocation per span, since the SDK
@@ -77,6 +83,8 @@ func (c *config) statsLevel() stats.Level {
 	return stats.LevelBase
 }
 
+var defaultPropagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
 // WithTracerProvider sets the TracerProvider spans come from. Default: the
 // global provider at the time the Suite is built.
 func WithTracerProvider(tp trace.TracerProvider) Option {
@@ -84,8 +92,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 }
 
 // WithPropagators sets the propagator that carries context between hops.
-// Default: the global propagator at the time the Suite is built (W3C
-// tracecontext + baggage once otelsetup or the user has set it).
+// Default: the global propagator at the time the Suite is built, or W3C
+// tracecontext + baggage when no global propagator has been set.
 func WithPropagators(p propagation.TextMapPropagator) Option {
 	return optionFunc(func(c *config) { c.propagators = p })
 }

@@ -32,8 +32,8 @@
 //
 // # Propagation
 //
-// The propagator (default: the global one when the Suite is built; W3C
-// tracecontext and baggage once set up) writes only its own keys. On
+// The propagator (default: the global one when the Suite is built, or W3C
+// tracecontext and baggage when none is set) writes only its own keys. On
 // TTHeader the client also sends its service name under Kitex's own
 // FromService header (the one field of Kitex's ClientTTHeaderHandler the
 // server's record needs), and reads a business status error from the reply.

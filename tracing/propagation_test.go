@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/tracing"
 )
 
 var grpcTransport = []client.Option{client.WithTransportProtocol(transport.GRPC)}
@@ -93,4 +94,23 @@ func findByParent(spans []sdkSpan, parent trace.SpanID) sdkSpan {
 		}
 	}
 	return nil
+}
+
+// With no propagator configured anywhere (OTel's global one carries no
+// fields until someone sets it), the Suites still speak W3C to each other.
+func TestDefaultPropagatorIsW3C(t *testing.T) {
+	e := newEnv(t)
+	e.opt = []tracing.Option{tracing.WithTracerProvider(e.tp)} // no WithPropagators
+	call := e.chain(hop{"backend", testservice.Thrift, nil})
+	ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+	member, _ := baggage.NewMember("tenant", "acme")
+	bag, _ := baggage.New(member)
+	resp, err := call(baggage.ContextWithBaggage(ctx, bag), &testservice.Request{Message: "hi"})
+	root.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.TraceIDs[0] != root.SpanContext().TraceID().String() || resp.Baggage["tenant"] != "acme" {
+		t.Fatalf("server saw trace %v baggage %v, want %s and tenant=acme", resp.TraceIDs, resp.Baggage, root.SpanContext().TraceID())
+	}
 }
