@@ -293,3 +293,28 @@ func TestTTHeaderStreaming(t *testing.T) {
 	wantAttr(t, cl, "kitex.stream.messages.sent", "3")
 	wantAttr(t, sv, "kitex.stream.messages.received", "3")
 }
+
+// A stream the server ends with an error ends both spans with error.type.
+func TestStreamServerErrorEndsSpans(t *testing.T) {
+	e := newEnv(t)
+	c := e.pbStreamClient(e.streamServer(testservice.Protobuf))
+	st, err := c.BidiStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&echopb.EchoRequest{Action: testservice.ActionError}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err == nil || err == io.EOF {
+		t.Fatalf("want the server's error, got %v", err)
+	}
+	spans := e.waitSpans(2)
+	for _, s := range spans {
+		if _, ok := attr(s, "error.type"); !ok {
+			t.Errorf("%s span of a failed stream has no error.type", s.SpanKind())
+		}
+		if s.Status().Code != codes.Error {
+			t.Errorf("%s span status %v, want Error", s.SpanKind(), s.Status())
+		}
+	}
+}
