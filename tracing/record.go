@@ -6,6 +6,9 @@ import (
 
 	"github.com/cloudwego/kitex/pkg/stats"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/internal/callctx"
+	"github.com/kitexsuite/suite/rpcmodel"
 )
 
 // callRecord is what a Suite keeps about one traced call between the
@@ -28,31 +31,28 @@ type callRecord struct {
 
 type recordKey struct{}
 
-// recordCtx carries a callRecord in the context it lives in: one allocation
-// for both, where context.WithValue plus a record would be two.
-type recordCtx struct {
-	context.Context
-	rec callRecord
-}
-
-func (c *recordCtx) Value(key any) any {
-	if key == (recordKey{}) {
-		return &c.rec
-	}
-	return c.Context.Value(key)
-}
-
-// withRecord returns a child of ctx holding a new callRecord.
+// withRecord returns a child of ctx holding a new callRecord (one
+// allocation for both, see callctx).
 func withRecord(ctx context.Context) (context.Context, *callRecord) {
-	c := &recordCtx{Context: ctx}
-	return c, &c.rec
+	return callctx.WithAlias[callRecord](ctx, recordKey{}, rpcmodel.TraceLinkKey)
 }
 
 func recordFrom(ctx context.Context) *callRecord {
-	r, _ := ctx.Value(recordKey{}).(*callRecord)
-	return r
+	return callctx.From[callRecord](ctx, recordKey{})
 }
 
+// TraceLink publishes the call's span to other signals (metric exemplars,
+// log lines) through rpcmodel.TraceLinkFrom.
+func (r *callRecord) TraceLink() (rpcmodel.TraceLink, bool) {
+	if r.span == nil {
+		return rpcmodel.TraceLink{}, false
+	}
+	sc := r.span.SpanContext()
+	if !sc.IsValid() {
+		return rpcmodel.TraceLink{}, false
+	}
+	return rpcmodel.TraceLink{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Sampled: sc.IsSampled()}, true
+}
 // detailedEvents are the Kitex stats events WithDetailedEvents turns into
 // span events, with the event names they get.
 var detailedEvents = [...]struct {
