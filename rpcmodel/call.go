@@ -94,6 +94,8 @@ type Call struct {
 	BizMessage string
 	Panicked   bool
 
+	Retries int // client: attempts Kitex made before the last one (its retry tag)
+
 	RequestSize  uint64 // bytes sent (client) or received (server)
 	ResponseSize uint64
 
@@ -173,6 +175,9 @@ func Derive(c *Call, side Side, ri rpcinfo.RPCInfo, err error) {
 		if to := ri.To(); to != nil {
 			c.ServerAddr = to.Address()
 			c.PeerAddr = c.ServerAddr
+			if v, ok := to.Tag(rpcinfo.RetryTag); ok {
+				c.Retries, _ = strconv.Atoi(v)
+			}
 		}
 	} else {
 		if to := ri.To(); to != nil {

@@ -79,3 +79,10 @@ func SystemOf(ri rpcinfo.RPCInfo) string {
 	}
 	return SystemKitex
 }
+
+// FullMethodName is the fully-qualified method name for a method the
+// service definition knows ("package.Service/Method", or "Service/Method"
+// without a package), interned like FullMethodOf's.
+func FullMethodName(pkg, service, method string) string {
+	return fullMethod(pkg, service, method)
+}

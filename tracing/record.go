@@ -53,6 +53,7 @@ func (r *callRecord) TraceLink() (rpcmodel.TraceLink, bool) {
 	}
 	return rpcmodel.TraceLink{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Sampled: sc.IsSampled()}, true
 }
+
 // detailedEvents are the Kitex stats events WithDetailedEvents turns into
 // span events, with the event names they get.
 var detailedEvents = [...]struct {

@@ -1,0 +1,159 @@
+package metrics
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/pkg/serviceinfo"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Option configures a metrics Suite.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// Filter decides whether a call is recorded (return false to skip it, e.g.
+// health checks). It runs when the call finishes, with the method known.
+type Filter func(ctx context.Context, ri rpcinfo.RPCInfo) bool
+
+// DefaultBuckets are the duration histogram boundaries in seconds: from
+// 100 µs (a loopback call) to 10 s.
+var DefaultBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// DefaultSizeBuckets are the size histogram boundaries in bytes.
+var DefaultSizeBuckets = prometheus.ExponentialBuckets(64, 4, 8) // 64 B .. 1 MiB
+
+// DefaultPeerLimit is how many distinct caller (or callee) names a Suite
+// reports before the rest become _OTHER.
+const DefaultPeerLimit = 100
+
+type config struct {
+	registerer     prometheus.Registerer
+	meterProvider  metric.MeterProvider
+	buckets        []float64
+	native         bool
+	sizes          bool
+	filter         Filter
+	peerAllow      []string
+	peerLimit      int
+	services       []*serviceinfo.ServiceInfo
+	monitorCompat  bool
+	compatBuckets  []float64
+	semconvCurrent bool
+	semconvOld     bool
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{buckets: DefaultBuckets, peerLimit: DefaultPeerLimit, compatBuckets: monitorPrometheusBuckets}
+	c.setSemconv(os.Getenv("OTEL_SEMCONV_STABILITY_OPT_IN"))
+	for _, o := range opts {
+		o.apply(c)
+	}
+	if c.registerer == nil && c.meterProvider == nil {
+		// Globals are read once, at construction, never in init.
+		c.meterProvider = otel.GetMeterProvider()
+	}
+	return c
+}
+
+// setSemconv reads OTEL_SEMCONV_STABILITY_OPT_IN the way the tracing module
+// does: "rpc" (and the default) for the current conventions, "rpc/old" for
+// obs-opentelemetry's, "rpc/dup" for both.
+func (c *config) setSemconv(v string) {
+	c.semconvCurrent, c.semconvOld = true, false
+	for _, f := range strings.Split(v, ",") {
+		switch strings.TrimSpace(f) {
+		case "rpc/dup":
+			c.semconvCurrent, c.semconvOld = true, true
+			return
+		case "rpc/old":
+			c.semconvCurrent, c.semconvOld = false, true
+		}
+	}
+}
+
+// WithRegisterer records into Prometheus collectors registered with r.
+// Suites sharing r share collectors. Without it (and without
+// WithMeterProvider) only the global OTel MeterProvider is used.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return optionFunc(func(c *config) { c.registerer = r })
+}
+
+// WithMeterProvider records into OTel instruments from mp.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.meterProvider = mp })
+}
+
+// WithBuckets sets the duration histogram boundaries, in seconds (both
+// backends).
+func WithBuckets(b []float64) Option {
+	return optionFunc(func(c *config) {
+		if len(b) > 0 {
+			c.buckets = b
+		}
+	})
+}
+
+// WithNativeHistograms makes the Prometheus duration histogram a native
+// (sparse) histogram as well as a classic one. The server must scrape with
+// native histograms enabled to see it.
+func WithNativeHistograms() Option {
+	return optionFunc(func(c *config) { c.native = true })
+}
+
+// WithSizeHistograms records request and response sizes (bytes on the wire
+// as Kitex counted them).
+func WithSizeHistograms() Option {
+	return optionFunc(func(c *config) { c.sizes = true })
+}
+
+// WithFilter skips the calls f rejects.
+func WithFilter(f Filter) Option {
+	return optionFunc(func(c *config) { c.filter = f })
+}
+
+// WithPeerAllowList reports only these caller (server) or callee (client)
+// names; any other becomes _OTHER.
+func WithPeerAllowList(names ...string) Option {
+	return optionFunc(func(c *config) { c.peerAllow = names })
+}
+
+// WithPeerLimit reports the first n distinct peer names and _OTHER for the
+// rest (default DefaultPeerLimit). 0 reports none: every peer is _OTHER.
+func WithPeerLimit(n int) Option {
+	return optionFunc(func(c *config) { c.peerLimit = n })
+}
+
+// WithServiceInfo pre-creates zero-valued series for every method of the
+// given services (e.g. echoservice.NewServiceInfo()), so dashboards and
+// rate() see them from the first scrape.
+func WithServiceInfo(svcs ...*serviceinfo.ServiceInfo) Option {
+	return optionFunc(func(c *config) { c.services = append(c.services, svcs...) })
+}
+
+// WithMonitorPrometheusCompat also emits the series kitex-contrib
+// monitor-prometheus v0.2.0 exposes, with its names, labels and default
+// microsecond buckets (or buckets, if given), for dashboards written for it.
+func WithMonitorPrometheusCompat(buckets ...float64) Option {
+	return optionFunc(func(c *config) {
+		c.monitorCompat = true
+		if len(buckets) > 0 {
+			c.compatBuckets = buckets
+		}
+	})
+}
+
+// WithSemconvOptIn overrides OTEL_SEMCONV_STABILITY_OPT_IN for this Suite
+// ("rpc", "rpc/dup", "rpc/old").
+func WithSemconvOptIn(value string) Option {
+	return optionFunc(func(c *config) { c.setSemconv(value) })
+}

@@ -1,0 +1,136 @@
+package metrics_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/pkg/transmeta"
+	"github.com/cloudwego/kitex/server"
+	"github.com/cloudwego/kitex/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
+)
+
+// env is a real Kitex server and client over loopback, instrumented with
+// the options the test gives.
+type env struct {
+	t        *testing.T
+	svr      *testservice.Server
+	client   echoservice.Client
+	finished chan struct{} // a token per call the server has finished recording
+}
+
+// finishSignal is a Kitex tracer installed before the Suite under test:
+// Kitex finishes tracers in reverse order, so its Finish runs after the
+// Suite's and a token means the call is recorded.
+type finishSignal chan struct{}
+
+func (f finishSignal) Start(ctx context.Context) context.Context { return ctx }
+func (f finishSignal) Finish(context.Context)                    { f <- struct{}{} }
+
+// waitServer waits until the server has recorded n more calls.
+func (e *env) waitServer(n int) {
+	e.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-e.finished:
+		case <-timeout:
+			e.t.Fatalf("the server finished only %d of %d calls within 10s", i, n)
+		}
+	}
+}
+
+// Business status errors travel in TTHeader with Kitex's TTHeader meta
+// handlers, as Kitex documents; the env sets them up like a user would.
+func newEnv(t *testing.T, serverOpts []server.Option, clientOpts []client.Option) *env {
+	t.Helper()
+	finished := make(chan struct{}, 100000)
+	serverOpts = append([]server.Option{server.WithTracer(finishSignal(finished)),
+		server.WithMetaHandler(transmeta.ServerTTHeaderHandler)}, serverOpts...)
+	svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{}, serverOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, svr: svr, finished: finished}
+	t.Cleanup(e.stop)
+	clientOpts = append([]client.Option{client.WithHostPorts(svr.Addr),
+		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "frontend"}),
+		client.WithTransportProtocol(transport.TTHeader), client.WithMetaHandler(transmeta.ClientTTHeaderHandler)}, clientOpts...)
+	if e.client, err = echoservice.NewClient("backend", clientOpts...); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// stop stops the server; it returns once every call the server took is
+// finished, and so recorded. Safe to call twice.
+func (e *env) stop() {
+	if e.svr != nil {
+		_ = e.svr.Stop()
+		e.svr = nil
+	}
+}
+
+// family gathers reg and returns the named family, failing if absent.
+func family(t *testing.T, reg prometheus.Gatherer, name string) *dto.MetricFamily {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf
+		}
+	}
+	t.Fatalf("no metric family %q", name)
+	return nil
+}
+
+// series returns the metric of mf whose labels include all of want.
+func series(t *testing.T, mf *dto.MetricFamily, want map[string]string) *dto.Metric {
+	t.Helper()
+	for _, m := range mf.GetMetric() {
+		ok := true
+		for k, v := range want {
+			if labelValue(m, k) != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return m
+		}
+	}
+	var have []string
+	for _, m := range mf.GetMetric() {
+		have = append(have, labelsString(m))
+	}
+	t.Fatalf("%s has no series with %v; has:\n%s", mf.GetName(), want, strings.Join(have, "\n"))
+	return nil
+}
+
+func labelValue(m *dto.Metric, name string) string {
+	for _, lp := range m.GetLabel() {
+		if lp.GetName() == name {
+			return lp.GetValue()
+		}
+	}
+	return ""
+}
+
+func labelsString(m *dto.Metric) string {
+	var parts []string
+	for _, lp := range m.GetLabel() {
+		parts = append(parts, lp.GetName()+"="+lp.GetValue())
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}

@@ -1,0 +1,205 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/rpcmodel"
+)
+
+// ScopeName is the instrumentation scope of the OTel instruments.
+const ScopeName = "github.com/kitexsuite/suite/metrics"
+
+// Version is this module's version, reported as the scope version.
+const Version = "0.1.0"
+
+// Attribute keys beyond the semantic conventions.
+const (
+	OutcomeKey     = attribute.Key("kitex.outcome")
+	PeerServiceKey = attribute.Key("kitex.peer.service")
+	DirectionKey   = attribute.Key("rpc.message.type") // SENT or RECEIVED
+)
+
+// otelBackend holds one side's OTel instruments.
+type otelBackend struct {
+	cfg      *config
+	duration metric.Float64Histogram // rpc.{side}.call.duration, seconds
+	old      metric.Float64Histogram // rpc.{side}.duration, ms (rpc/old, rpc/dup)
+	active   metric.Int64UpDownCounter
+	reqSize  metric.Int64Histogram
+	respSize metric.Int64Histogram
+	messages metric.Int64Counter
+	retries  metric.Int64Counter
+
+	series sync.Map // seriesKey -> *otelSeries
+	method sync.Map // [2]string{system, method} -> *methodOpts
+}
+
+// methodOpts are the cached options for instruments labelled by method only.
+type methodOpts struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
+}
+
+// otelSeries caches the record options of one label combination: building
+// an attribute.Set sorts and allocates, so it happens once per series.
+type otelSeries struct {
+	current []metric.RecordOption
+	old     []metric.RecordOption
+}
+
+func newOTelBackend(cfg *config, side rpcmodel.Side) (*otelBackend, error) {
+	m := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+	s := side.String()
+	b := &otelBackend{cfg: cfg}
+	var errs []error
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var err error
+	if cfg.semconvCurrent {
+		b.duration, err = m.Float64Histogram("rpc."+s+".call.duration", metric.WithUnit("s"),
+			metric.WithDescription("Duration of RPCs measured by the "+s+"."),
+			metric.WithExplicitBucketBoundaries(cfg.buckets...))
+		keep(err)
+	}
+	if cfg.semconvOld {
+		ms := make([]float64, len(cfg.buckets))
+		for i, v := range cfg.buckets {
+			ms[i] = v * 1000
+		}
+		b.old, err = m.Float64Histogram("rpc."+s+".duration", metric.WithUnit("ms"),
+			metric.WithDescription("Duration of RPCs measured by the "+s+" (obs-opentelemetry compatible)."),
+			metric.WithExplicitBucketBoundaries(ms...))
+		keep(err)
+	}
+	b.active, err = m.Int64UpDownCounter("kitex.rpc."+s+".active_calls", metric.WithUnit("{call}"),
+		metric.WithDescription("Kitex "+s+" calls started and not finished."))
+	keep(err)
+	b.messages, err = m.Int64Counter("kitex.rpc."+s+".stream.messages", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages sent and received on Kitex "+s+" streams."))
+	keep(err)
+	if cfg.sizes {
+		b.reqSize, err = m.Int64Histogram("rpc."+s+".request.size", metric.WithUnit("By"),
+			metric.WithDescription("Size of RPC requests on the wire."))
+		keep(err)
+		b.respSize, err = m.Int64Histogram("rpc."+s+".response.size", metric.WithUnit("By"),
+			metric.WithDescription("Size of RPC responses on the wire."))
+		keep(err)
+	}
+	if side == rpcmodel.Client {
+		b.retries, err = m.Int64Counter("kitex.rpc.client.retry_attempts", metric.WithUnit("{attempt}"),
+			metric.WithDescription("Attempts a Kitex client made beyond the first."))
+		keep(err)
+	}
+	return b, errors.Join(errs...)
+}
+
+func (b *otelBackend) seriesFor(k seriesKey, call *rpcmodel.Call) *otelSeries {
+	if s, ok := b.series.Load(k); ok {
+		return s.(*otelSeries)
+	}
+	s := &otelSeries{}
+	if b.cfg.semconvCurrent {
+		attrs := []attribute.KeyValue{
+			semconv.RPCSystemNameKey.String(k.system), semconv.RPCMethod(k.method),
+			OutcomeKey.String(k.outcome),
+		}
+		if k.errorType != "" {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(k.errorType))
+		}
+		if k.peer != "" {
+			attrs = append(attrs, PeerServiceKey.String(k.peer))
+		}
+		s.current = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+	}
+	if b.cfg.semconvOld {
+		// obs-opentelemetry's attribute set: rpc.system, rpc.service,
+		// rpc.method (short) and the span status it would have had.
+		status := "Unset"
+		if k.outcome == rpcmodel.Failure.String() {
+			status = "Error"
+		}
+		method := call.Method // short name, or _OTHER
+		s.old = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("rpc.system", rpcmodel.SystemKitex), attribute.String("rpc.service", call.Callee),
+			attribute.String("rpc.method", method), attribute.String("status.code", status)))}
+	}
+	actual, _ := b.series.LoadOrStore(k, s)
+	return actual.(*otelSeries)
+}
+
+func (b *otelBackend) methodOpts(system, method string) *methodOpts {
+	k := [2]string{system, method}
+	if o, ok := b.method.Load(k); ok {
+		return o.(*methodOpts)
+	}
+	set := attribute.NewSet(semconv.RPCSystemNameKey.String(system), semconv.RPCMethod(method))
+	o := &methodOpts{add: []metric.AddOption{metric.WithAttributeSet(set)}, record: []metric.RecordOption{metric.WithAttributeSet(set)}}
+	actual, _ := b.method.LoadOrStore(k, o)
+	return actual.(*methodOpts)
+}
+
+// finished records one finished call. ctx carries the span, if any, so the
+// SDK's exemplar filter can sample it.
+func (b *otelBackend) finished(ctx context.Context, call *rpcmodel.Call, k seriesKey, link rpcmodel.TraceLink, linked bool) {
+	s := b.seriesFor(k, call)
+	if linked && !trace.SpanContextFromContext(ctx).IsValid() {
+		// Kitex's server tracer does not see the handler's context: give the
+		// SDK the span the tracing Suite published instead.
+		flags := trace.TraceFlags(0)
+		if link.Sampled {
+			flags = trace.FlagsSampled
+		}
+		ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: link.TraceID, SpanID: link.SpanID, TraceFlags: flags}))
+	}
+	d := call.Duration()
+	if b.duration != nil {
+		b.duration.Record(ctx, d.Seconds(), s.current...)
+	}
+	if b.old != nil {
+		b.old.Record(ctx, float64(d)/1e6, s.old...)
+	}
+	if b.reqSize != nil {
+		opts := b.methodOpts(k.system, k.method).record
+		b.reqSize.Record(ctx, int64(call.RequestSize), opts...)
+		b.respSize.Record(ctx, int64(call.ResponseSize), opts...)
+	}
+}
+
+func (b *otelBackend) precreate(system, method string) {
+	b.methodOpts(system, method)
+}
+
+func (b *otelBackend) inFlightAdd(ctx context.Context, system, method string, d int64) {
+	b.active.Add(ctx, d, b.methodOpts(system, method).add...)
+}
+
+var (
+	sentAttr = DirectionKey.String("SENT")
+	recvAttr = DirectionKey.String("RECEIVED")
+)
+
+func (b *otelBackend) message(ctx context.Context, system, method string, sent bool) {
+	dir := recvAttr
+	if sent {
+		dir = sentAttr
+	}
+	b.messages.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameKey.String(system), semconv.RPCMethod(method), dir))
+}
+
+func (b *otelBackend) retry(ctx context.Context, system, method, peer string) {
+	if b.retries != nil {
+		b.retries.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameKey.String(system),
+			semconv.RPCMethod(method), PeerServiceKey.String(peer)))
+	}
+}

@@ -1,0 +1,118 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/client/callopt"
+	"github.com/cloudwego/kitex/server"
+	"github.com/cloudwego/kitex/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
+	"github.com/kitexsuite/suite/metrics"
+)
+
+const echoMethod = "echo.EchoService/Echo"
+
+// One registry shared by a server and two clients: no panic, one set of
+// collectors, and counts by outcome and error type on both sides.
+func TestPrometheusOutcomes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(metrics.WithRegisterer(reg)))},
+		[]client.Option{client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(reg)))})
+	second, err := echoservice.NewClient("backend", client.WithHostPorts(e.svr.Addr), client.WithTransportProtocol(transport.TTHeader),
+		client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(reg))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := e.client.Echo(ctx, &echo.EchoRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := second.Echo(ctx, &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionBizError}); err == nil {
+		t.Fatal("want a business error")
+	}
+	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionSleep, SleepMs: 200},
+		callopt.WithRPCTimeout(20*time.Millisecond)); err == nil {
+		t.Fatal("want a timeout")
+	}
+	e.waitServer(6)
+
+	calls := family(t, reg, "kitex_client_calls_total")
+	if got := counterValue(series(t, calls, map[string]string{"method": echoMethod, "callee": "backend", "outcome": "success", "error_type": ""})); got != 4 {
+		t.Errorf("client successes = %v, want 4 (two clients, one collector)", got)
+	}
+	if got := counterValue(series(t, calls, map[string]string{"outcome": "biz_error"})); got != 1 {
+		t.Errorf("client biz errors = %v, want 1", got)
+	}
+	if got := counterValue(series(t, calls, map[string]string{"outcome": "failure", "error_type": "timeout"})); got != 1 {
+		t.Errorf("client timeouts = %v, want 1", got)
+	}
+	sv := family(t, reg, "kitex_server_calls_total")
+	// The server finished the call the client gave up on: a success there.
+	if got := counterValue(series(t, sv, map[string]string{"method": echoMethod, "caller": "frontend", "outcome": "success", "rpc_system": "kitex"})); got != 4 {
+		t.Errorf("server successes from frontend = %v, want 4", got)
+	}
+	// The second client has no ClientTTHeaderHandler, so it never said who it is.
+	if got := counterValue(series(t, sv, map[string]string{"caller": "", "outcome": "success"})); got != 1 {
+		t.Errorf("server successes from an unnamed caller = %v, want 1", got)
+	}
+	var total float64
+	for _, m := range sv.GetMetric() {
+		total += counterValue(m)
+	}
+	if total != 6 {
+		t.Errorf("server recorded %v calls, want 6", total)
+	}
+	dur := family(t, reg, "kitex_server_call_duration_seconds")
+	var count uint64
+	for _, m := range dur.GetMetric() {
+		count += m.GetHistogram().GetSampleCount()
+	}
+	if count != 6 {
+		t.Errorf("server duration histogram has %d observations, want 6", count)
+	}
+	if n := testutil.CollectAndCount(reg, "kitex_server_calls_in_flight"); n != 1 {
+		t.Errorf("in-flight gauge has %d series, want 1", n)
+	}
+	if got := counterValue(series(t, family(t, reg, "kitex_server_calls_in_flight"), map[string]string{"method": echoMethod})); got != 0 {
+		t.Errorf("in-flight = %v after all calls finished, want 0", got)
+	}
+}
+
+// counterValue reads a counter or gauge sample.
+func counterValue(m *dto.Metric) float64 {
+	if c := m.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return m.GetGauge().GetValue()
+}
+
+// A registry that already holds a collector of the same name with other
+// labels: the Suite reports the error, logs it once, and keeps serving.
+func TestRegistrationConflictIsAnErrorNotAPanic(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kitex_server_calls_total", Help: "someone else's"}, []string{"x"}))
+	s := metrics.NewServerSuite(metrics.WithRegisterer(reg))
+	var are prometheus.AlreadyRegisteredError
+	if err := s.Err(); err == nil || errors.As(err, &are) {
+		t.Fatalf("want a registration error that is not AlreadyRegistered, got %v", err)
+	}
+	e := newEnv(t, []server.Option{server.WithSuite(s)}, nil)
+	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+		t.Fatalf("server with a half-registered Suite must keep serving: %v", err)
+	}
+}

@@ -1,0 +1,212 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/endpoint"
+	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/pkg/retry"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/pkg/stats"
+	"github.com/cloudwego/kitex/server"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/rpcmodel"
+)
+
+// recorder is one side's metrics: the backends it writes to and the guards
+// that keep their labels bounded.
+type recorder struct {
+	cfg  *config
+	side rpcmodel.Side
+	prom *promBackend // nil without WithRegisterer
+	otel *otelBackend // nil without a MeterProvider
+	peer *peerGuard
+	err  error
+}
+
+func newRecorder(side rpcmodel.Side, opts []Option) *recorder {
+	cfg := newConfig(opts)
+	r := &recorder{cfg: cfg, side: side, peer: newPeerGuard(cfg.peerAllow, cfg.peerLimit)}
+	var errs []error
+	if cfg.registerer != nil {
+		b, err := newPromBackend(cfg, side)
+		r.prom = b
+		errs = append(errs, err)
+	}
+	if cfg.meterProvider != nil {
+		b, err := newOTelBackend(cfg, side)
+		r.otel = b
+		errs = append(errs, err)
+	}
+	if r.err = errors.Join(errs...); r.err != nil {
+		// Logged once, here; the Suite keeps recording into what it has.
+		klog.Errorf("kitexsuite/metrics: %s suite: %v", side, r.err)
+	}
+	for _, svc := range cfg.services {
+		system := rpcmodel.SystemKitex
+		for name := range svc.Methods {
+			method := rpcmodel.FullMethodName(svc.GetPackageName(), svc.ServiceName, name)
+			if r.prom != nil {
+				r.prom.precreate(system, method)
+			}
+			if r.otel != nil {
+				r.otel.precreate(system, method)
+			}
+		}
+	}
+	return r
+}
+
+// Finish-time recording, shared by both sides.
+func (r *recorder) finish(ctx context.Context) {
+	ri := rpcinfo.GetRPCInfo(ctx)
+	if ri == nil || (r.cfg.filter != nil && !r.cfg.filter(ctx, ri)) {
+		return
+	}
+	var call rpcmodel.Call
+	rpcmodel.Derive(&call, r.side, ri, nil)
+	peer := call.Caller
+	if r.side == rpcmodel.Client {
+		peer = call.Callee
+	}
+	k := seriesKey{system: call.System, method: call.FullMethod, peer: r.peer.label(peer),
+		outcome: call.Outcome.String(), errorType: call.ErrorType}
+	link, linked := spanOf(ctx)
+	if r.prom != nil {
+		r.prom.finished(&call, k, link, linked)
+	}
+	if r.otel != nil {
+		r.otel.finished(ctx, &call, k, link, linked)
+	}
+}
+
+// spanOf finds the call's span: in ctx as OTel put it, or as a tracing
+// Suite published it (Kitex's server tracer sees the pre-handler context).
+func spanOf(ctx context.Context) (rpcmodel.TraceLink, bool) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return rpcmodel.TraceLink{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Sampled: sc.IsSampled()}, true
+	}
+	return rpcmodel.TraceLinkFrom(ctx)
+}
+
+// inFlight wraps the handler (server) or each attempt (client): it runs with
+// the method known, which Kitex's server tracer Start does not see.
+func (r *recorder) inFlight(next endpoint.Endpoint) endpoint.Endpoint {
+	return func(ctx context.Context, req, resp interface{}) error {
+		ri := rpcinfo.GetRPCInfo(ctx)
+		if ri == nil || (r.cfg.filter != nil && !r.cfg.filter(ctx, ri)) {
+			return next(ctx, req, resp)
+		}
+		system, method := rpcmodel.SystemOf(ri), rpcmodel.FullMethodOf(ri)
+		if r.side == rpcmodel.Client && retry.IsLocalRetryRequest(ctx) {
+			peer := r.peer.label(ri.To().ServiceName())
+			if r.prom != nil {
+				r.prom.retry(system, method, peer)
+			}
+			if r.otel != nil {
+				r.otel.retry(ctx, system, method, peer)
+			}
+		}
+		r.addInFlight(ctx, system, method, 1)
+		defer r.addInFlight(ctx, system, method, -1)
+		return next(ctx, req, resp)
+	}
+}
+
+func (r *recorder) addInFlight(ctx context.Context, system, method string, d int64) {
+	if r.prom != nil {
+		r.prom.inFlightAdd(system, method, float64(d))
+	}
+	if r.otel != nil {
+		r.otel.inFlightAdd(ctx, system, method, d)
+	}
+}
+
+func (r *recorder) streamMessage(ctx context.Context, ri rpcinfo.RPCInfo, err error, sent bool) {
+	if err != nil || ri == nil {
+		return
+	}
+	system, method := rpcmodel.SystemOf(ri), rpcmodel.FullMethodOf(ri)
+	if r.prom != nil {
+		r.prom.message(system, method, sent)
+	}
+	if r.otel != nil {
+		r.otel.message(ctx, system, method, sent)
+	}
+}
+
+// tracer adapts a recorder to Kitex's stats.Tracer: nothing at Start (no
+// per-call state, no allocation), everything at Finish.
+type tracer struct{ r *recorder }
+
+var _ stats.Tracer = tracer{}
+
+func (t tracer) Start(ctx context.Context) context.Context { return ctx }
+func (t tracer) Finish(ctx context.Context)                { t.r.finish(ctx) }
+
+// ServerSuite records the metrics of a Kitex server; pass it to
+// server.WithSuite.
+type ServerSuite struct{ r *recorder }
+
+var _ server.Suite = (*ServerSuite)(nil)
+
+// NewServerSuite returns a server Suite recording as the options say.
+func NewServerSuite(opts ...Option) *ServerSuite {
+	return &ServerSuite{r: newRecorder(rpcmodel.Server, opts)}
+}
+
+// Err reports a registration or instrument error met when the Suite was
+// built (also logged once); nil when everything is recording.
+func (s *ServerSuite) Err() error { return s.r.err }
+
+// Options implements server.Suite.
+func (s *ServerSuite) Options() []server.Option {
+	r := s.r
+	return []server.Option{
+		server.WithTracer(tracer{r}),
+		server.WithMiddleware(r.inFlight),
+		server.WithStreamOptions(server.WithStreamEventHandler(rpcinfo.ServerStreamEventHandler{
+			HandleStreamSendEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamSendEvent) {
+				r.streamMessage(ctx, ri, e.Err, true)
+			},
+			HandleStreamRecvEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamRecvEvent) {
+				r.streamMessage(ctx, ri, e.Err, false)
+			},
+		})),
+	}
+}
+
+// ClientSuite records the metrics of a Kitex client; pass it to
+// client.WithSuite.
+type ClientSuite struct{ r *recorder }
+
+var _ client.Suite = (*ClientSuite)(nil)
+
+// NewClientSuite returns a client Suite recording as the options say.
+func NewClientSuite(opts ...Option) *ClientSuite {
+	return &ClientSuite{r: newRecorder(rpcmodel.Client, opts)}
+}
+
+// Err reports a registration or instrument error met when the Suite was
+// built (also logged once); nil when everything is recording.
+func (s *ClientSuite) Err() error { return s.r.err }
+
+// Options implements client.Suite.
+func (s *ClientSuite) Options() []client.Option {
+	r := s.r
+	return []client.Option{
+		client.WithTracer(tracer{r}),
+		client.WithMiddleware(r.inFlight),
+		client.WithStreamOptions(client.WithStreamEventHandler(rpcinfo.ClientStreamEventHandler{
+			HandleStreamSendEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamSendEvent) {
+				r.streamMessage(ctx, ri, e.Err, true)
+			},
+			HandleStreamRecvEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamRecvEvent) {
+				r.streamMessage(ctx, ri, e.Err, false)
+			},
+		})),
+	}
+}
