@@ -12,6 +12,7 @@ import (
 	"github.com/cloudwego/kitex/server"
 	"github.com/cloudwego/kitex/transport"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kitexsuite/suite/internal/testservice"
@@ -133,4 +134,8 @@ func labelsString(m *dto.Metric) string {
 		parts = append(parts, lp.GetName()+"="+lp.GetValue())
 	}
 	return "{" + strings.Join(parts, ",") + "}"
+}
+
+func traceIDOf(ctx context.Context) string {
+	return trace.SpanContextFromContext(ctx).TraceID().String()
 }

@@ -1,0 +1,141 @@
+package metrics_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/server"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
+	"github.com/kitexsuite/suite/metrics"
+)
+
+func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Metrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]metricdata.Metrics{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = m
+		}
+	}
+	return out
+}
+
+func histogramPoints(t *testing.T, m metricdata.Metrics) []metricdata.HistogramDataPoint[float64] {
+	t.Helper()
+	h, ok := m.Data.(metricdata.Histogram[float64])
+	if !ok {
+		t.Fatalf("%s is %T, not a float64 histogram", m.Name, m.Data)
+	}
+	return h.DataPoints
+}
+
+// The OTel backend: rpc.{side}.call.duration in seconds with the current
+// conventions' attributes, and the sampled caller span as an exemplar.
+func TestOTelDurationAttributesAndExemplar(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	opts := []metrics.Option{metrics.WithMeterProvider(mp), metrics.WithSemconvOptIn("rpc")}
+	e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(opts...))},
+		[]client.Option{client.WithSuite(metrics.NewClientSuite(opts...))})
+
+	tp := sdktrace.NewTracerProvider() // AlwaysSample by default (parent-based)
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	ctx, span := tp.Tracer("test").Start(context.Background(), "caller")
+	for i := 0; i < 3; i++ {
+		if _, err := e.client.Echo(ctx, &echo.EchoRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	span.End()
+	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{Action: testservice.ActionBizError}); err == nil {
+		t.Fatal("want a business error")
+	}
+	e.waitServer(4)
+
+	got := collect(t, reader)
+	for _, side := range []string{"client", "server"} {
+		m, ok := got["rpc."+side+".call.duration"]
+		if !ok {
+			t.Fatalf("no rpc.%s.call.duration; have %v", side, keys(got))
+		}
+		if m.Unit != "s" {
+			t.Errorf("unit %q, want s", m.Unit)
+		}
+		var success, biz uint64
+		for _, dp := range histogramPoints(t, m) {
+			if v, _ := dp.Attributes.Value("rpc.method"); v.AsString() != echoMethod {
+				t.Errorf("rpc.method = %q", v.AsString())
+			}
+			if v, _ := dp.Attributes.Value("rpc.system.name"); v.AsString() != "kitex" {
+				t.Errorf("rpc.system.name = %q", v.AsString())
+			}
+			switch v, _ := dp.Attributes.Value("kitex.outcome"); v.AsString() {
+			case "success":
+				success += dp.Count
+				if side == "client" {
+					if len(dp.Exemplars) == 0 {
+						t.Errorf("client duration has no exemplar for calls made under a sampled span")
+					} else if tid := span.SpanContext().TraceID(); string(dp.Exemplars[0].TraceID) != string(tid[:]) {
+						t.Errorf("exemplar trace id %x, want %s", dp.Exemplars[0].TraceID, tid)
+					}
+				}
+			case "biz_error":
+				biz += dp.Count
+			}
+		}
+		if success != 3 || biz != 1 {
+			t.Errorf("%s: %d successes and %d business errors, want 3 and 1", side, success, biz)
+		}
+	}
+	if _, ok := got["rpc.server.duration"]; ok {
+		t.Error("rpc.server.duration (obs-opentelemetry's name) emitted without rpc/old or rpc/dup")
+	}
+}
+
+func keys(m map[string]metricdata.Metrics) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// rpc/dup also emits obs-opentelemetry's rpc.server.duration, in ms.
+func TestOTelSemconvDup(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(metrics.WithMeterProvider(mp), metrics.WithSemconvOptIn("rpc/dup")))}, nil)
+	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitServer(1)
+	got := collect(t, reader)
+	cur, old := histogramPoints(t, got["rpc.server.call.duration"]), histogramPoints(t, got["rpc.server.duration"])
+	if len(cur) != 1 || len(old) != 1 {
+		t.Fatalf("want one point each of the current and old durations, got %d and %d", len(cur), len(old))
+	}
+	if got["rpc.server.duration"].Unit != "ms" {
+		t.Errorf("old unit %q, want ms", got["rpc.server.duration"].Unit)
+	}
+	if ratio := old[0].Sum / cur[0].Sum; ratio < 999 || ratio > 1001 {
+		t.Errorf("old sum %v ms vs current %v s: ratio %v, want 1000", old[0].Sum, cur[0].Sum, ratio)
+	}
+	for k, want := range map[string]string{"rpc.system": "kitex", "rpc.service": "backend", "rpc.method": "Echo", "status.code": "Unset"} {
+		if v, _ := old[0].Attributes.Value(attribute.Key(k)); v.AsString() != want {
+			t.Errorf("old %s = %q, want %q", k, v.AsString(), want)
+		}
+	}
+}
