@@ -5,14 +5,22 @@ GO ?= go
 MODULES := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p')
 # Library modules: what users `go get`. They must build and test alone
 # (GOWORK=off), exactly as a user gets them.
-LIBRARIES := . tracing
+LIBRARIES := . tracing metrics
 
-.PHONY: demo test vet race standalone tidy-check fmt-check lint bench fuzz
+.PHONY: demo test tools vet race standalone tidy-check fmt-check lint bench fuzz
 
 demo: ## run the traced three-service chain and print what it observed
 	$(GO) run ./examples/demo $(ARGS)
 
-test: fmt-check vet race standalone tidy-check ## everything CI checks
+test: tools fmt-check vet race standalone tidy-check ## everything CI checks
+
+# Real servers and linters the tests use, installed once: promtool (and the
+# Prometheus server) from Debian's prometheus package.
+tools:
+	@command -v promtool >/dev/null || { echo "== installing Debian's prometheus package (promtool)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; }
+	@promtool --version | head -1
 
 vet:
 	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done

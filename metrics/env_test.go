@@ -12,8 +12,8 @@ import (
 	"github.com/cloudwego/kitex/server"
 	"github.com/cloudwego/kitex/transport"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/trace"
 	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
