@@ -152,9 +152,9 @@ func (b *otelBackend) methodOpts(system, method string) *methodOpts {
 // SDK's exemplar filter can sample it.
 func (b *otelBackend) finished(ctx context.Context, call *rpcmodel.Call, k seriesKey, link rpcmodel.TraceLink, linked bool) {
 	s := b.seriesFor(k, call)
-	if linked && !trace.SpanContextFromContext(ctx).IsValid() {
+	if cur := trace.SpanContextFromContext(ctx); linked && (cur.SpanID() != link.SpanID || cur.TraceID() != link.TraceID) {
 		// Kitex's server tracer does not see the handler's context: give the
-		// SDK the span the tracing Suite published instead.
+		// SDK's exemplar filter the call's own span instead.
 		flags := trace.TraceFlags(0)
 		if link.Sampled {
 			flags = trace.FlagsSampled

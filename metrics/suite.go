@@ -83,13 +83,18 @@ func (r *recorder) finish(ctx context.Context) {
 	}
 }
 
-// spanOf finds the call's span: in ctx as OTel put it, or as a tracing
-// Suite published it (Kitex's server tracer sees the pre-handler context).
+// spanOf finds the call's own span: as a tracing Suite published it, else
+// in ctx as OTel put it. The order matters on the server: Kitex's server
+// tracer may see the caller's (remote) span context in ctx, never the
+// server span the tracing Suite started for the handler.
 func spanOf(ctx context.Context) (rpcmodel.TraceLink, bool) {
+	if l, ok := rpcmodel.TraceLinkFrom(ctx); ok {
+		return l, true
+	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		return rpcmodel.TraceLink{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Sampled: sc.IsSampled()}, true
 	}
-	return rpcmodel.TraceLinkFrom(ctx)
+	return rpcmodel.TraceLink{}, false
 }
 
 // inFlight wraps the handler (server) or each attempt (client): it runs with

@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/server"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
+
+	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
+	"github.com/kitexsuite/suite/metrics"
+	"github.com/kitexsuite/suite/tracing"
+)
+
+func TestMain(m *testing.M) {
+	klog.SetLevel(klog.LevelWarn)
+	var opts []goleak.Option
+	for _, fn := range testservice.KitexBackgroundGoroutines {
+		opts = append(opts, goleak.IgnoreTopFunction(fn))
+	}
+	for _, fn := range testservice.KitexBackgroundStacks {
+		opts = append(opts, goleak.IgnoreAnyFunction(fn))
+	}
+	goleak.VerifyTestMain(m, opts...)
+}
+
+// finishSignal is a Kitex tracer installed before the Suites: Kitex
+// finishes tracers in reverse order, so its token means they have recorded.
+type finishSignal chan struct{}
+
+func (f finishSignal) Start(ctx context.Context) context.Context { return ctx }
+func (f finishSignal) Finish(context.Context)                    { f <- struct{}{} }
+
+func wait(t *testing.T, c chan struct{}, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-c:
+		case <-timeout:
+			t.Fatalf("only %d of %d calls finished within 10s", i, n)
+		}
+	}
+}
+
+// chain is a traced and measured server and client over loopback.
+type chain struct {
+	reg      *prometheus.Registry
+	spans    *tracetest.SpanRecorder
+	client   echoservice.Client
+	finished finishSignal
+	tp       *sdktrace.TracerProvider
+}
+
+func newChain(t *testing.T, sampler sdktrace.Sampler) *chain {
+	t.Helper()
+	c := &chain{reg: prometheus.NewRegistry(), spans: tracetest.NewSpanRecorder(), finished: make(finishSignal, 10000)}
+	c.tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(c.spans))
+	t.Cleanup(func() { _ = c.tp.Shutdown(context.Background()) })
+	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	topts := []tracing.Option{tracing.WithTracerProvider(c.tp), tracing.WithPropagators(prop)}
+	svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{},
+		server.WithTracer(c.finished),
+		server.WithSuite(tracing.NewServerSuite(topts...)),
+		server.WithSuite(metrics.NewServerSuite(metrics.WithRegisterer(c.reg))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svr.Stop() })
+	c.client, err = echoservice.NewClient("backend", client.WithHostPorts(svr.Addr),
+		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "frontend"}),
+		client.WithSuite(tracing.NewClientSuite(topts...)),
+		client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(c.reg))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) (uint64, []*dto.Metric) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var n uint64
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+			return n, mf.GetMetric()
+		}
+	}
+	t.Fatalf("no %s", name)
+	return 0, nil
+}
+
+// Metrics never depend on trace sampling: with an AlwaysOff sampler, N
+// calls are exactly N observations on both sides, and no span is recorded.
+func TestMetricsExactWithSamplingOff(t *testing.T) {
+	c := newChain(t, sdktrace.NeverSample())
+	const n = 200
+	for i := 0; i < n; i++ {
+		if _, err := c.client.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(t, c.finished, n)
+	for _, name := range []string{"kitex_client_call_duration_seconds", "kitex_server_call_duration_seconds"} {
+		if got, _ := histogramCount(t, c.reg, name); got != n {
+			t.Errorf("%s counted %d calls, want exactly %d", name, got, n)
+		}
+	}
+	if got := len(c.spans.Ended()); got != 0 {
+		t.Errorf("%d spans recorded with sampling off, want 0", got)
+	}
+}
+
+// The server's duration exemplar points at the server span the tracing
+// Suite made, even though Kitex's server tracer never sees that span in
+// its context (it is published through rpcmodel.TraceLink).
+func TestServerExemplarIsTheServerSpan(t *testing.T) {
+	c := newChain(t, sdktrace.AlwaysSample())
+	ctx, root := c.tp.Tracer("test").Start(context.Background(), "root")
+	if _, err := c.client.Echo(ctx, &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	root.End()
+	wait(t, c.finished, 1)
+	var serverSpan sdktrace.ReadOnlySpan
+	for _, s := range c.spans.Ended() {
+		if s.SpanKind() == trace.SpanKindServer {
+			serverSpan = s
+		}
+	}
+	if serverSpan == nil {
+		t.Fatal("no server span")
+	}
+	_, ms := histogramCount(t, c.reg, "kitex_server_call_duration_seconds")
+	var found []string
+	for _, m := range ms {
+		for _, b := range m.GetHistogram().GetBucket() {
+			if ex := b.GetExemplar(); ex != nil {
+				var labels []string
+				for _, lp := range ex.GetLabel() {
+					labels = append(labels, lp.GetName()+"="+lp.GetValue())
+				}
+				found = append(found, strings.Join(labels, ","))
+			}
+		}
+	}
+	want := "trace_id=" + serverSpan.SpanContext().TraceID().String()
+	wantSpan := "span_id=" + serverSpan.SpanContext().SpanID().String()
+	if len(found) != 1 || !strings.Contains(found[0], want) || !strings.Contains(found[0], wantSpan) {
+		t.Fatalf("server exemplars %v, want one with %s and %s", found, want, wantSpan)
+	}
+}
