@@ -39,12 +39,16 @@ const serviceName = "echo"
 type setup struct {
 	name string
 	// sampler is the root sampler of the case's TracerProvider; nil means
-	// no tracing at all (bare Kitex).
+	// no TracerProvider and no tracing (bare Kitex, metrics only).
 	sampler sdktrace.Sampler
 	sampled bool // whether spans are expected at the exporter
 	// options returns the client and server options that install the
-	// instrumentation, with spans from tp and context carried by prop.
+	// tracing, with spans from tp and context carried by prop. Set exactly
+	// when sampler is.
 	options func(tp *sdktrace.TracerProvider, prop propagation.TextMapPropagator) ([]client.Option, []server.Option)
+	// metrics builds the case's metrics instrumentation, installed after
+	// the tracing on both sides; nil means none.
+	metrics func(tb testing.TB) metricsSetup
 }
 
 var setups = []setup{
@@ -52,6 +56,11 @@ var setups = []setup{
 	{name: "kitexsuite_sampled", sampler: sdktrace.AlwaysSample(), sampled: true, options: kitexsuiteOptions},
 	{name: "kitexsuite_unsampled", sampler: sdktrace.NeverSample(), options: kitexsuiteOptions},
 	{name: "obs_opentelemetry", sampler: sdktrace.AlwaysSample(), sampled: true, options: obsOptions},
+	{name: "metrics_prometheus", metrics: metricsPrometheus},
+	{name: "metrics_otel", metrics: metricsOTel},
+	{name: "kitexsuite_tracing_sampled+metrics", sampler: sdktrace.AlwaysSample(), sampled: true, options: kitexsuiteOptions, metrics: metricsPrometheus},
+	{name: "monitor_prometheus", metrics: monitorPrometheus},
+	{name: "obs_opentelemetry+monitor_prometheus", sampler: sdktrace.AlwaysSample(), sampled: true, options: obsOptions, metrics: monitorPrometheus},
 }
 
 func kitexsuiteOptions(tp *sdktrace.TracerProvider, prop propagation.TextMapPropagator) ([]client.Option, []server.Option) {
@@ -104,20 +113,25 @@ func (e *discardExporter) kept() []sdktrace.ReadOnlySpan {
 // env is a running server and a client to it, instrumented as a setup says.
 type env struct {
 	client echoservice.Client
-	tp     *sdktrace.TracerProvider // nil for bare Kitex
+	tp     *sdktrace.TracerProvider // nil without tracing
 	exp    *discardExporter
+	// checkMetrics checks the setup's metrics recorded the call; nil
+	// without metrics.
+	checkMetrics func(tb testing.TB, traceID string)
 }
 
 // newEnv starts a Thrift Echo server on loopback and builds a client to it.
 // Every client uses TTHeader (the tracing suites would switch it on anyway),
-// so all setups run over the same transport. Cleanup stops the server and
-// then shuts the TracerProvider down.
+// so all setups run over the same transport. The extra server options go
+// before the setup's, so a tracer among them finishes after the setup's
+// tracers (Kitex finishes tracers in reverse order). Cleanup stops the
+// server and then shuts the TracerProvider (and any MeterProvider) down.
 func newEnv(tb testing.TB, s setup, h *testservice.Handler, keepSpans bool, extra ...server.Option) *env {
 	tb.Helper()
 	e := &env{}
 	var copts []client.Option
-	var sopts []server.Option
-	if s.options != nil {
+	sopts := append([]server.Option(nil), extra...)
+	if s.sampler != nil {
 		e.exp = &discardExporter{keep: keepSpans}
 		e.tp = sdktrace.NewTracerProvider(
 			sdktrace.WithSampler(s.sampler),
@@ -129,10 +143,16 @@ func newEnv(tb testing.TB, s setup, h *testservice.Handler, keepSpans bool, extr
 			}
 		})
 		prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-		copts, sopts = s.options(e.tp, prop)
+		c, srv := s.options(e.tp, prop)
+		copts, sopts = append(copts, c...), append(sopts, srv...)
+	}
+	if s.metrics != nil {
+		m := s.metrics(tb)
+		copts, sopts = append(copts, m.client...), append(sopts, m.server...)
+		e.checkMetrics = m.check
 	}
 
-	srv, err := testservice.Start(serviceName, testservice.Thrift, h, append(sopts, extra...)...)
+	srv, err := testservice.Start(serviceName, testservice.Thrift, h, sopts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

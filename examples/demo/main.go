@@ -1,6 +1,6 @@
 // Command demo runs a three-service Kitex chain in one process on loopback
-// (client → frontend → backend), traced by the kitexsuite tracing suites,
-// and prints what it observed: the span tree of one trace and a summary.
+// (client → frontend → backend), traced and measured by the kitexsuite
+// suites, and prints what it observed: span trees and per-method metrics.
 //
 // Each service has its own TracerProvider (so its own service.name), all
 // recording into one in-memory recorder: nothing to install, nothing left
@@ -21,6 +21,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/klog"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/server"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
@@ -31,6 +32,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/metrics"
 	"github.com/kitexsuite/suite/tracing"
 )
 
@@ -46,6 +48,7 @@ func main() {
 
 // chain is the running demo: three providers, one recorder, two servers.
 type chain struct {
+	reg       *prometheus.Registry // every service's metrics (one process)
 	rec       *tracetest.SpanRecorder
 	providers []*sdktrace.TracerProvider
 	servers   []*testservice.Server
@@ -61,7 +64,8 @@ func (c *chain) provider(service string) *sdktrace.TracerProvider {
 }
 
 func start() (*chain, error) {
-	c := &chain{rec: tracetest.NewSpanRecorder()}
+	c := &chain{rec: tracetest.NewSpanRecorder(), reg: prometheus.NewRegistry()}
+	measured := func() []metrics.Option { return []metrics.Option{metrics.WithRegisterer(c.reg)} }
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	opts := func(service string) []tracing.Option {
 		return []tracing.Option{tracing.WithTracerProvider(c.provider(service)), tracing.WithPropagators(prop)}
@@ -70,25 +74,25 @@ func start() (*chain, error) {
 
 	backendOpts, frontendOpts, clientOpts := opts("backend"), opts("frontend"), opts("client")
 	backend, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: traceID},
-		server.WithSuite(tracing.NewServerSuite(backendOpts...)))
+		server.WithSuite(tracing.NewServerSuite(backendOpts...)), server.WithSuite(metrics.NewServerSuite(measured()...)))
 	if err != nil {
 		return nil, err
 	}
 	c.servers = append(c.servers, backend)
 	toBackend, err := testservice.NewForward(testservice.Thrift, "backend", backend.Addr,
-		client.WithSuite(tracing.NewClientSuite(frontendOpts...)),
+		client.WithSuite(tracing.NewClientSuite(frontendOpts...)), client.WithSuite(metrics.NewClientSuite(measured()...)),
 		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "frontend"}))
 	if err != nil {
 		return c, err
 	}
 	frontend, err := testservice.Start("frontend", testservice.Thrift, &testservice.Handler{Next: toBackend, TraceID: traceID},
-		server.WithSuite(tracing.NewServerSuite(frontendOpts...)))
+		server.WithSuite(tracing.NewServerSuite(frontendOpts...)), server.WithSuite(metrics.NewServerSuite(measured()...)))
 	if err != nil {
 		return c, err
 	}
 	c.servers = append(c.servers, frontend)
 	c.entry, err = testservice.NewForward(testservice.Thrift, "frontend", frontend.Addr,
-		client.WithSuite(tracing.NewClientSuite(clientOpts...)),
+		client.WithSuite(tracing.NewClientSuite(clientOpts...)), client.WithSuite(metrics.NewClientSuite(measured()...)),
 		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "client"}))
 	c.root = c.providers[len(c.providers)-1].Tracer("demo")
 	return c, err
@@ -150,7 +154,8 @@ func run(w io.Writer, calls int) error {
 		printTree(w, spans, last)
 	}
 	fmt.Fprintf(w, "\nrecorded %d spans in %d traces\n", len(spans), countTraces(spans))
-	return nil
+	fmt.Fprintf(w, "\nmetrics (kitex_*_call_duration_seconds, one Prometheus registry):\n")
+	return printMetrics(w, c.reg)
 }
 
 func printTree(w io.Writer, spans []sdktrace.ReadOnlySpan, id trace.TraceID) {
