@@ -203,8 +203,9 @@ func BenchmarkEcho(b *testing.B) {
 
 // TestBenchSetupsWork makes one call through every setup BenchmarkEcho
 // measures and checks it is what it claims to be: the call succeeds, the
-// trace context reaches the server, and spans reach the exporter exactly
-// when the setup samples.
+// trace context reaches the server exactly when the setup traces, spans
+// reach the exporter exactly when the setup samples, and the setup's
+// metrics recorded the call on both sides.
 func TestBenchSetupsWork(t *testing.T) {
 	for _, s := range setups {
 		t.Run(s.name, func(t *testing.T) {
@@ -222,7 +223,11 @@ func TestBenchSetupsWork(t *testing.T) {
 					return next(ctx, req, resp)
 				}
 			})
-			e := newEnv(t, s, h, true, seeProto)
+			// The server finishes its tracers after it has replied; this
+			// one, installed first, finishes last and says when the
+			// server's instrumentation is done with the call.
+			finished := make(finishSignal, 16)
+			e := newEnv(t, s, h, true, server.WithTracer(finished), seeProto)
 
 			ctx := context.Background()
 			var root trace.Span
@@ -244,22 +249,29 @@ func TestBenchSetupsWork(t *testing.T) {
 			if p, _ := proto.Load().(transport.Protocol); p&transport.TTHeader == 0 {
 				t.Fatalf("server decoded transport %v, want TTHeader", p)
 			}
+			finished.wait(t, 1)
+
+			var want string // the trace id of the call, empty without tracing
+			if root != nil {
+				want = root.SpanContext().TraceID().String()
+			}
+			if e.checkMetrics != nil {
+				e.checkMetrics(t, want)
+			}
 			if e.tp == nil {
 				if len(resp.TraceIds) != 1 || resp.TraceIds[0] != (trace.TraceID{}).String() {
-					t.Fatalf("bare server saw trace ids %v, want none", resp.TraceIds)
+					t.Fatalf("untraced server saw trace ids %v, want none", resp.TraceIds)
 				}
 				return
 			}
 
-			want := root.SpanContext().TraceID().String()
 			if len(resp.TraceIds) != 1 || resp.TraceIds[0] != want {
 				t.Fatalf("server saw trace ids %v, want [%s]", resp.TraceIds, want)
 			}
 
 			if !s.sampled {
-				// The server's tracer finishes after the reply is written:
-				// give it time, then check nothing was exported.
-				time.Sleep(200 * time.Millisecond)
+				// Both sides have finished the call: anything they were
+				// going to export is in the batcher now.
 				if err := e.tp.ForceFlush(context.Background()); err != nil {
 					t.Fatal(err)
 				}

@@ -116,3 +116,20 @@ func TestRegistrationConflictIsAnErrorNotAPanic(t *testing.T) {
 		t.Fatalf("server with a half-registered Suite must keep serving: %v", err)
 	}
 }
+
+// WithNativeHistograms adds a native (sparse) histogram to the classic one.
+func TestNativeHistograms(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(metrics.WithRegisterer(reg), metrics.WithNativeHistograms()))}, nil)
+	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitServer(1)
+	h := series(t, family(t, reg, "kitex_server_call_duration_seconds"), map[string]string{"outcome": "success"}).GetHistogram()
+	if h.Schema == nil || len(h.GetPositiveSpan()) == 0 {
+		t.Errorf("no native histogram: schema %v, positive spans %v", h.Schema, h.GetPositiveSpan())
+	}
+	if len(h.GetBucket()) == 0 {
+		t.Error("the classic buckets must stay")
+	}
+}
