@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/serviceinfo"
@@ -50,10 +51,12 @@ type config struct {
 	compatBuckets  []float64
 	semconvCurrent bool
 	semconvOld     bool
+	exemplarEvery  time.Duration
 }
 
 func newConfig(opts []Option) *config {
-	c := &config{buckets: DefaultBuckets, peerLimit: DefaultPeerLimit, compatBuckets: monitorPrometheusBuckets}
+	c := &config{buckets: DefaultBuckets, peerLimit: DefaultPeerLimit, compatBuckets: monitorPrometheusBuckets,
+		exemplarEvery: DefaultExemplarInterval}
 	c.setSemconv(os.Getenv("OTEL_SEMCONV_STABILITY_OPT_IN"))
 	for _, o := range opts {
 		o.apply(c)
@@ -150,6 +153,19 @@ func WithMonitorPrometheusCompat(buckets ...float64) Option {
 			c.compatBuckets = buckets
 		}
 	})
+}
+
+// DefaultExemplarInterval is how often, at most, a Prometheus series'
+// duration observation carries an exemplar.
+const DefaultExemplarInterval = time.Second
+
+// WithExemplarInterval sets how often, at most, each Prometheus duration
+// series takes an exemplar from a sampled call (default
+// DefaultExemplarInterval; 0: every sampled call). Prometheus keeps only the
+// newest exemplar per bucket, so more are mostly overwritten, and each costs
+// allocations on the call's path.
+func WithExemplarInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.exemplarEvery = d })
 }
 
 // WithSemconvOptIn overrides OTEL_SEMCONV_STABILITY_OPT_IN for this Suite

@@ -43,8 +43,10 @@
 // When the call has a sampled span (from the tracing Suite or any OTel
 // instrumentation), the duration observation carries its trace_id and
 // span_id as a Prometheus exemplar (exposed in the OpenMetrics format, which
-// Handler negotiates), and the OTel Record gets the span context, so the
-// SDK's exemplar filter can attach it.
+// Handler negotiates), at most once per series per second
+// (WithExemplarInterval): Prometheus keeps only the newest exemplar per
+// bucket, and each costs allocations on the call's path. The OTel Record
+// gets the span context, so the SDK's exemplar filter and reservoir decide.
 //
 // # Registration
 //

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/server"
@@ -121,5 +122,47 @@ func TestMonitorPrometheusCompat(t *testing.T) {
 	lat := family(t, reg, "kitex_server_latency_us")
 	if n := lat.GetMetric()[0].GetHistogram().GetSampleCount(); n != 3 {
 		t.Errorf("kitex_server_latency_us count = %d, want 3", n)
+	}
+}
+
+// A series takes at most one exemplar per interval: the second of two quick
+// sampled calls leaves the first one's exemplar in place, unless the
+// interval is 0.
+func TestExemplarInterval(t *testing.T) {
+	for _, every := range []time.Duration{metrics.DefaultExemplarInterval, 0} {
+		reg := prometheus.NewRegistry()
+		e := newEnv(t, nil, []client.Option{client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(reg), metrics.WithExemplarInterval(every)))})
+		tp := sdktrace.NewTracerProvider()
+		var traces []string
+		for i := 0; i < 2; i++ {
+			ctx, span := tp.Tracer("test").Start(context.Background(), "caller")
+			if _, err := e.client.Echo(ctx, &echo.EchoRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			span.End()
+			traces = append(traces, span.SpanContext().TraceID().String())
+		}
+		_ = tp.Shutdown(context.Background())
+		var newest string
+		var newestTS time.Time
+		for _, m := range family(t, reg, "kitex_client_call_duration_seconds").GetMetric() {
+			for _, b := range m.GetHistogram().GetBucket() {
+				if ex := b.GetExemplar(); ex != nil && ex.GetTimestamp().AsTime().After(newestTS) {
+					newestTS = ex.GetTimestamp().AsTime()
+					for _, lp := range ex.GetLabel() {
+						if lp.GetName() == "trace_id" {
+							newest = lp.GetValue()
+						}
+					}
+				}
+			}
+		}
+		want := traces[1]
+		if every > 0 {
+			want = traces[0]
+		}
+		if newest != want {
+			t.Errorf("interval %v: newest exemplar is trace %s, want %s (calls: %v)", every, newest, want, traces)
+		}
 	}
 }

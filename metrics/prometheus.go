@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,8 @@ type promBackend struct {
 	messages *prometheus.CounterVec
 	retries  *prometheus.CounterVec // client only
 
-	compat *monitorCompat // nil unless WithMonitorPrometheusCompat
+	compat        *monitorCompat // nil unless WithMonitorPrometheusCompat
+	exemplarEvery time.Duration
 
 	series sync.Map // seriesKey -> *promSeries
 }
@@ -36,6 +38,10 @@ type seriesKey struct {
 type promSeries struct {
 	calls    prometheus.Counter
 	duration prometheus.Observer
+	// lastExemplar is when (unix ns) an observation of this series last
+	// carried an exemplar: Prometheus keeps only the newest exemplar per
+	// bucket, and building one costs a dozen allocations.
+	lastExemplar atomic.Int64
 }
 
 // register registers c with r, or returns the collector already registered
@@ -70,6 +76,7 @@ func newPromBackend(cfg *config, side rpcmodel.Side) (*promBackend, error) {
 		hopts.NativeHistogramMinResetDuration = time.Hour
 	}
 	b := &promBackend{
+		exemplarEvery: cfg.exemplarEvery,
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: prefix + "calls_total",
 			Help: "Kitex " + side.String() + " calls completed, by outcome and error type.",
@@ -158,7 +165,7 @@ func (b *promBackend) finished(call *rpcmodel.Call, k seriesKey, link rpcmodel.T
 	s := b.seriesFor(k)
 	s.calls.Inc()
 	secs := call.Duration().Seconds()
-	if linked && link.Sampled {
+	if linked && link.Sampled && b.exemplarDue(s, call.End) {
 		if eo, ok := s.duration.(prometheus.ExemplarObserver); ok {
 			eo.ObserveWithExemplar(secs, prometheus.Labels{
 				"trace_id": hex.EncodeToString(link.TraceID[:]),
@@ -177,6 +184,20 @@ func (b *promBackend) finished(call *rpcmodel.Call, k seriesKey, link rpcmodel.T
 	if b.compat != nil {
 		b.compat.finished(call, k)
 	}
+}
+
+// exemplarDue reports whether this observation should carry an exemplar:
+// at most one per series per exemplar interval.
+func (b *promBackend) exemplarDue(s *promSeries, at time.Time) bool {
+	if b.exemplarEvery <= 0 {
+		return true
+	}
+	now := at.UnixNano()
+	if at.IsZero() {
+		now = time.Now().UnixNano()
+	}
+	last := s.lastExemplar.Load()
+	return now-last >= int64(b.exemplarEvery) && s.lastExemplar.CompareAndSwap(last, now)
 }
 
 // precreate makes the zero-valued success series of a method exist.
