@@ -1,0 +1,48 @@
+package logging
+
+import (
+	"context"
+	"encoding/hex"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/rpcmodel"
+)
+
+// FieldNames are the keys trace correlation writes. The defaults are the
+// same in every kitexsuite adapter.
+type FieldNames struct {
+	TraceID    string
+	SpanID     string
+	TraceFlags string
+}
+
+// DefaultFieldNames are trace_id, span_id and trace_flags.
+var DefaultFieldNames = FieldNames{TraceID: "trace_id", SpanID: "span_id", TraceFlags: "trace_flags"}
+
+// Trace is the correlation of one log record, in the W3C text forms.
+type Trace struct {
+	TraceID    string // 32 lower-case hex digits
+	SpanID     string // 16 lower-case hex digits
+	TraceFlags string // 2 hex digits, "01" when sampled
+}
+
+// TraceFields returns the correlation for ctx: the span in ctx as OTel put
+// it, else the span a kitexsuite tracing Suite published for the call. ok is
+// false when there is no valid span: then nothing must be logged.
+func TraceFields(ctx context.Context) (Trace, bool) {
+	if ctx == nil {
+		return Trace{}, false
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return Trace{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String(), TraceFlags: sc.TraceFlags().String()}, true
+	}
+	if l, ok := rpcmodel.TraceLinkFrom(ctx); ok {
+		flags := "00"
+		if l.Sampled {
+			flags = "01"
+		}
+		return Trace{TraceID: hex.EncodeToString(l.TraceID[:]), SpanID: hex.EncodeToString(l.SpanID[:]), TraceFlags: flags}, true
+	}
+	return Trace{}, false
+}
