@@ -47,7 +47,7 @@ func spanCtx(t *testing.T) (context.Context, trace.Span, *tracetest.SpanRecorder
 
 func TestCtxMethodsAddTraceFields(t *testing.T) {
 	var buf bytes.Buffer
-	l := logging.NewLogger(logging.WithLevel(logging.LevelTrace))
+	l := logging.NewLogger(logging.WithLevel(klog.LevelTrace))
 	l.SetOutput(&buf)
 	ctx, span, _ := spanCtx(t)
 	defer span.End()
@@ -128,7 +128,7 @@ func TestWithAndGroupKeepTraceFields(t *testing.T) {
 func TestFieldNamesAndUserHandler(t *testing.T) {
 	var buf bytes.Buffer
 	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})
-	l := logging.NewLogger(logging.WithHandler(h), logging.WithLevel(slog.LevelDebug),
+	l := logging.NewLogger(logging.WithHandler(h), logging.WithLevel(klog.LevelDebug),
 		logging.WithFieldNames(logging.FieldNames{TraceID: "traceID"}))
 	ctx, span, _ := spanCtx(t)
 	defer span.End()

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/cloudwego/kitex/pkg/klog"
+
 	"go.opentelemetry.io/otel/log"
 )
 
@@ -40,9 +42,10 @@ func WithHandler(h slog.Handler) Option {
 	return optionFunc(func(c *config) { c.handler = h })
 }
 
-// WithLevel sets the starting level (default Info); SetLevel changes it.
-func WithLevel(l slog.Level) Option {
-	return optionFunc(func(c *config) { c.level = l })
+// WithLevel sets the starting level (default klog.LevelInfo); SetLevel
+// changes it. The same option, with klog levels, exists in every adapter.
+func WithLevel(l klog.Level) Option {
+	return optionFunc(func(c *config) { c.level = SlogLevel(l) })
 }
 
 // WithFieldNames renames the trace correlation fields; empty names keep the
