@@ -132,33 +132,13 @@ func monitorPrometheus(tb testing.TB) metricsSetup {
 	}
 }
 
-// finishSignal is a Kitex tracer that sends a token when a call finishes.
-// Installed before the instrumentation under test, it finishes after it
-// (Kitex finishes tracers in reverse order), so a token means the call is
-// recorded: the server records after it has replied.
-type finishSignal chan struct{}
-
-func (f finishSignal) Start(ctx context.Context) context.Context { return ctx }
-func (f finishSignal) Finish(context.Context)                    { f <- struct{}{} }
-
-// wait waits for n tokens.
-func (f finishSignal) wait(tb testing.TB, n int) {
+// waitFinished waits until the server has finished (and the
+// instrumentation recorded) n calls.
+func waitFinished(tb testing.TB, f testservice.FinishSignal, n int) {
 	tb.Helper()
-	if err := f.waitErr(n, 10*time.Second); err != nil {
+	if err := f.Wait(n, 10*time.Second); err != nil {
 		tb.Fatal(err)
 	}
-}
-
-func (f finishSignal) waitErr(n int, limit time.Duration) error {
-	timeout := time.After(limit)
-	for i := 0; i < n; i++ {
-		select {
-		case <-f:
-		case <-timeout:
-			return fmt.Errorf("the server finished only %d of %d calls within %v", i, n, limit)
-		}
-	}
-	return nil
 }
 
 // gather gathers g by family name.
@@ -273,7 +253,7 @@ func buildScrapeFixture(callers int) (*scrapeFixture, error) {
 	if err := ss.Err(); err != nil {
 		return nil, err
 	}
-	finished := make(finishSignal, callers)
+	finished := testservice.NewFinishSignal(callers)
 	srv, err := testservice.Start(serviceName, testservice.Thrift, &testservice.Handler{},
 		server.WithTracer(finished), server.WithMetaHandler(transmeta.ServerTTHeaderHandler), server.WithSuite(ss))
 	if err != nil {
@@ -313,7 +293,7 @@ func buildScrapeFixture(callers int) (*scrapeFixture, error) {
 			return nil, fmt.Errorf("call from caller %d: %w", i, err)
 		}
 	}
-	if err := finished.waitErr(callers, 30*time.Second); err != nil {
+	if err := finished.Wait(callers, 30*time.Second); err != nil {
 		return nil, err
 	}
 	if err := cleanup(); err != nil {

@@ -226,7 +226,7 @@ func TestBenchSetupsWork(t *testing.T) {
 			// The server finishes its tracers after it has replied; this
 			// one, installed first, finishes last and says when the
 			// server's instrumentation is done with the call.
-			finished := make(finishSignal, 16)
+			finished := testservice.NewFinishSignal(16)
 			e := newEnv(t, s, h, true, server.WithTracer(finished), seeProto)
 
 			ctx := context.Background()
@@ -249,7 +249,7 @@ func TestBenchSetupsWork(t *testing.T) {
 			if p, _ := proto.Load().(transport.Protocol); p&transport.TTHeader == 0 {
 				t.Fatalf("server decoded transport %v, want TTHeader", p)
 			}
-			finished.wait(t, 1)
+			waitFinished(t, finished, 1)
 
 			var want string // the trace id of the call, empty without tracing
 			if root != nil {

@@ -73,7 +73,7 @@ func TestHandlerLogCarriesServerSpan(t *testing.T) {
 				klog.CtxInfof(ctx, "handling %s", "echo")
 				return ""
 			}}
-			finished := make(finishSignal, 1)
+			finished := testservice.NewFinishSignal(1)
 			svr, err := testservice.Start("backend", testservice.Thrift, h, server.WithTracer(finished),
 				server.WithSuite(tracing.NewServerSuite(tracing.WithTracerProvider(tp))))
 			if err != nil {

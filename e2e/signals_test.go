@@ -37,22 +37,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, opts...)
 }
 
-// finishSignal is a Kitex tracer installed before the Suites: Kitex
-// finishes tracers in reverse order, so its token means they have recorded.
-type finishSignal chan struct{}
-
-func (f finishSignal) Start(ctx context.Context) context.Context { return ctx }
-func (f finishSignal) Finish(context.Context)                    { f <- struct{}{} }
-
-func wait(t *testing.T, c chan struct{}, n int) {
+// wait waits until the server has finished (and the Suites recorded) n calls.
+func wait(t *testing.T, f testservice.FinishSignal, n int) {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for i := 0; i < n; i++ {
-		select {
-		case <-c:
-		case <-timeout:
-			t.Fatalf("only %d of %d calls finished within 10s", i, n)
-		}
+	if err := f.Wait(n, 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -61,13 +50,13 @@ type chain struct {
 	reg      *prometheus.Registry
 	spans    *tracetest.SpanRecorder
 	client   echoservice.Client
-	finished finishSignal
+	finished testservice.FinishSignal
 	tp       *sdktrace.TracerProvider
 }
 
 func newChain(t *testing.T, sampler sdktrace.Sampler) *chain {
 	t.Helper()
-	c := &chain{reg: prometheus.NewRegistry(), spans: tracetest.NewSpanRecorder(), finished: make(finishSignal, 10000)}
+	c := &chain{reg: prometheus.NewRegistry(), spans: tracetest.NewSpanRecorder(), finished: testservice.NewFinishSignal(10000)}
 	c.tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(c.spans))
 	t.Cleanup(func() { _ = c.tp.Shutdown(context.Background()) })
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})

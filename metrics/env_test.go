@@ -25,27 +25,14 @@ type env struct {
 	t        *testing.T
 	svr      *testservice.Server
 	client   echoservice.Client
-	finished chan struct{} // a token per call the server has finished recording
+	finished testservice.FinishSignal // a token per call the server has recorded
 }
-
-// finishSignal is a Kitex tracer installed before the Suite under test:
-// Kitex finishes tracers in reverse order, so its Finish runs after the
-// Suite's and a token means the call is recorded.
-type finishSignal chan struct{}
-
-func (f finishSignal) Start(ctx context.Context) context.Context { return ctx }
-func (f finishSignal) Finish(context.Context)                    { f <- struct{}{} }
 
 // waitServer waits until the server has recorded n more calls.
 func (e *env) waitServer(n int) {
 	e.t.Helper()
-	timeout := time.After(10 * time.Second)
-	for i := 0; i < n; i++ {
-		select {
-		case <-e.finished:
-		case <-timeout:
-			e.t.Fatalf("the server finished only %d of %d calls within 10s", i, n)
-		}
+	if err := e.finished.Wait(n, 10*time.Second); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
@@ -53,8 +40,8 @@ func (e *env) waitServer(n int) {
 // handlers, as Kitex documents; the env sets them up like a user would.
 func newEnv(t *testing.T, serverOpts []server.Option, clientOpts []client.Option) *env {
 	t.Helper()
-	finished := make(chan struct{}, 100000)
-	serverOpts = append([]server.Option{server.WithTracer(finishSignal(finished)),
+	finished := testservice.NewFinishSignal(100000)
+	serverOpts = append([]server.Option{server.WithTracer(finished),
 		server.WithMetaHandler(transmeta.ServerTTHeaderHandler)}, serverOpts...)
 	svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{}, serverOpts...)
 	if err != nil {

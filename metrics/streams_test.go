@@ -22,7 +22,7 @@ import (
 // A gRPC stream is one call, and its messages are counted each way.
 func TestStreamMessagesCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	finished := make(finishSignal, 16)
+	finished := testservice.NewFinishSignal(16)
 	svr, err := testservice.Start("streamer", testservice.Protobuf, &testservice.Handler{},
 		server.WithTracer(finished), server.WithSuite(metrics.NewServerSuite(metrics.WithRegisterer(reg))))
 	if err != nil {
