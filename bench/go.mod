@@ -7,6 +7,9 @@ require (
 	github.com/kitex-contrib/monitor-prometheus v0.2.0
 	github.com/kitex-contrib/obs-opentelemetry v0.3.0
 	github.com/kitexsuite/suite v0.0.0
+	github.com/kitexsuite/suite/logging v0.0.0
+	github.com/kitexsuite/suite/logging/logrus v0.0.0
+	github.com/kitexsuite/suite/logging/zap v0.0.0
 	github.com/kitexsuite/suite/metrics v0.0.0
 	github.com/kitexsuite/suite/tracing v0.0.0
 	github.com/prometheus/client_golang v1.25.0
@@ -49,14 +52,20 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/sirupsen/logrus v1.10.2 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/tidwall/gjson v1.17.3 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
 	github.com/tidwall/pretty v1.2.0 // indirect
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/contrib/bridges/otellogrus v0.20.0 // indirect
+	go.opentelemetry.io/contrib/bridges/otelslog v0.21.0 // indirect
+	go.opentelemetry.io/contrib/bridges/otelzap v0.21.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
+	go.uber.org/multierr v1.11.0 // indirect
+	go.uber.org/zap v1.28.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/arch v0.14.0 // indirect
 	golang.org/x/net v0.59.0 // indirect
@@ -71,6 +80,9 @@ require (
 
 replace (
 	github.com/kitexsuite/suite => ../
+	github.com/kitexsuite/suite/logging => ../logging
+	github.com/kitexsuite/suite/logging/logrus => ../logging/logrus
+	github.com/kitexsuite/suite/logging/zap => ../logging/zap
 	github.com/kitexsuite/suite/metrics => ../metrics
 	github.com/kitexsuite/suite/tracing => ../tracing
 )

@@ -19,6 +19,8 @@ import (
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
 	"github.com/kitexsuite/suite/logging"
+	kitexlogrus "github.com/kitexsuite/suite/logging/logrus"
+	kitexzap "github.com/kitexsuite/suite/logging/zap"
 	"github.com/kitexsuite/suite/tracing"
 )
 
@@ -50,6 +52,16 @@ type klogAdapter struct {
 var adapters = []klogAdapter{
 	{"slog", func(out *syncBuffer) klog.FullLogger {
 		l := logging.NewLogger(logging.WithLevel(klog.LevelDebug))
+		l.SetOutput(out)
+		return l
+	}},
+	{"zap", func(out *syncBuffer) klog.FullLogger {
+		l := kitexzap.NewLogger(kitexzap.WithLevel(klog.LevelDebug))
+		l.SetOutput(out)
+		return l
+	}},
+	{"logrus", func(out *syncBuffer) klog.FullLogger {
+		l := kitexlogrus.NewLogger(kitexlogrus.WithLevel(klog.LevelDebug))
 		l.SetOutput(out)
 		return l
 	}},
@@ -112,6 +124,60 @@ func TestHandlerLogCarriesServerSpan(t *testing.T) {
 			}
 			if rec["trace_id"] != serverSpan.SpanContext().TraceID().String() || rec["span_id"] != serverSpan.SpanContext().SpanID().String() {
 				t.Errorf("record %v, want the server span's ids %s / %s", rec, serverSpan.SpanContext().TraceID(), serverSpan.SpanContext().SpanID())
+			}
+		})
+	}
+}
+
+// The same calls through each adapter give the same fields: level names,
+// message, trace fields present exactly when there is a span.
+func TestAdaptersWriteTheSameFields(t *testing.T) {
+	tp := sdktrace.NewTracerProvider()
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	ctx, span := tp.Tracer("test").Start(context.Background(), "op")
+	defer span.End()
+	type want struct{ level, msg, traceID string }
+	calls := []struct {
+		do   func(l klog.FullLogger)
+		want *want // nil: nothing written
+	}{
+		{func(l klog.FullLogger) { l.CtxInfof(ctx, "info %d", 1) }, &want{"INFO", "info 1", span.SpanContext().TraceID().String()}},
+		{func(l klog.FullLogger) { l.CtxNoticef(ctx, "notice") }, &want{"NOTICE", "notice", span.SpanContext().TraceID().String()}},
+		{func(l klog.FullLogger) { l.CtxWarnf(context.Background(), "no span") }, &want{"WARN", "no span", ""}},
+		{func(l klog.FullLogger) { l.Errorf("plain %s", "error") }, &want{"ERROR", "plain error", ""}},
+		{func(l klog.FullLogger) { l.CtxTracef(ctx, "below debug") }, nil},
+		{func(l klog.FullLogger) { l.Debug("debug ", "joined") }, &want{"DEBUG", "debug joined", ""}},
+	}
+	for _, a := range adapters {
+		t.Run(a.name, func(t *testing.T) {
+			for i, c := range calls {
+				out := &syncBuffer{}
+				l := a.make(out)
+				c.do(l)
+				text := strings.TrimSpace(out.String())
+				if c.want == nil {
+					if text != "" {
+						t.Errorf("call %d: wrote %q, want nothing", i, text)
+					}
+					continue
+				}
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(text), &rec); err != nil {
+					t.Fatalf("call %d: %q: %v", i, text, err)
+				}
+				if rec["level"] != c.want.level || rec["msg"] != c.want.msg {
+					t.Errorf("call %d: level %v msg %v, want %s %q", i, rec["level"], rec["msg"], c.want.level, c.want.msg)
+				}
+				tid, has := rec["trace_id"]
+				if c.want.traceID == "" && has {
+					t.Errorf("call %d: trace_id %v without a span", i, tid)
+				}
+				if c.want.traceID != "" && (tid != c.want.traceID || rec["span_id"] != span.SpanContext().SpanID().String() || rec["trace_flags"] != "01") {
+					t.Errorf("call %d: trace fields %v %v %v", i, tid, rec["span_id"], rec["trace_flags"])
+				}
+				if _, ok := rec["time"]; !ok {
+					t.Errorf("call %d: no time field", i)
+				}
 			}
 		})
 	}
