@@ -158,3 +158,42 @@ func TestServerExemplarIsTheServerSpan(t *testing.T) {
 		t.Fatalf("server exemplars %v, want one with %s and %s", found, want, wantSpan)
 	}
 }
+
+// The metrics Suite sets Kitex's stats level to Base; a tracing Suite with
+// WithDetailedEvents still gets its detailed events, whichever comes first.
+func TestDetailedEventsSurviveTheMetricsSuite(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	finished := testservice.NewFinishSignal(1)
+	svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{}, server.WithTracer(finished),
+		server.WithSuite(tracing.NewServerSuite(tracing.WithTracerProvider(tp), tracing.WithDetailedEvents())),
+		server.WithSuite(metrics.NewServerSuite(metrics.WithRegisterer(prometheus.NewRegistry()))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svr.Stop() }()
+	c, err := echoservice.NewClient("backend", client.WithHostPorts(svr.Addr),
+		client.WithSuite(tracing.NewClientSuite(tracing.WithTracerProvider(tp), tracing.WithDetailedEvents())),
+		client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(prometheus.NewRegistry()))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, finished, 1)
+	for _, s := range spans.Ended() {
+		names := map[string]bool{}
+		for _, ev := range s.Events() {
+			names[ev.Name] = true
+		}
+		want := "kitex.handle.finish"
+		if s.SpanKind() == trace.SpanKindClient {
+			want = "kitex.read.finish"
+		}
+		if !names[want] {
+			t.Errorf("%s span lacks %s: %v", s.SpanKind(), want, s.Events())
+		}
+	}
+}

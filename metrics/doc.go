@@ -58,6 +58,13 @@
 // is built. A registration that fails for another reason is logged once
 // through klog and reported by Err; the Suite keeps serving.
 //
+// # Stats level
+//
+// The Suites set Kitex's stats level to Base (call start and finish), where
+// Kitex would otherwise record detailed events for any tracer. A tracing
+// Suite with WithDetailedEvents raises it again for each call, whatever the
+// order of the Suites; a WithStatsLevel given after the Suites wins.
+//
 // # Migration
 //
 // WithMonitorPrometheusCompat also emits the series of kitex-contrib

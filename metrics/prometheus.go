@@ -26,7 +26,8 @@ type promBackend struct {
 	compat        *monitorCompat // nil unless WithMonitorPrometheusCompat
 	exemplarEvery time.Duration
 
-	series sync.Map // seriesKey -> *promSeries
+	series     sync.Map // seriesKey -> *promSeries
+	inFlightBy sync.Map // [2]string{system, method} -> prometheus.Gauge: resolved once, not hashed per call
 }
 
 // seriesKey names one combination of call labels; its series are resolved
@@ -207,7 +208,12 @@ func (b *promBackend) precreate(system, method string) {
 }
 
 func (b *promBackend) inFlightAdd(system, method string, d float64) {
-	b.inFlight.WithLabelValues(system, method).Add(d)
+	k := [2]string{system, method}
+	g, ok := b.inFlightBy.Load(k)
+	if !ok {
+		g, _ = b.inFlightBy.LoadOrStore(k, b.inFlight.WithLabelValues(system, method))
+	}
+	g.(prometheus.Gauge).Add(d)
 }
 
 func (b *promBackend) message(system, method string, sent bool) {

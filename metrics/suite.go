@@ -172,6 +172,9 @@ func (s *ServerSuite) Options() []server.Option {
 	r := s.r
 	return []server.Option{
 		server.WithTracer(tracer{r}),
+		// Kitex records detailed stats (a clock read per event) whenever a
+		// tracer is installed; metrics need only the start and finish.
+		server.WithStatsLevel(stats.LevelBase),
 		server.WithMiddleware(r.inFlight),
 		server.WithStreamOptions(server.WithStreamEventHandler(rpcinfo.ServerStreamEventHandler{
 			HandleStreamSendEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamSendEvent) {
@@ -204,6 +207,7 @@ func (s *ClientSuite) Options() []client.Option {
 	r := s.r
 	return []client.Option{
 		client.WithTracer(tracer{r}),
+		client.WithStatsLevel(stats.LevelBase), // see ServerSuite.Options
 		client.WithMiddleware(r.inFlight),
 		client.WithStreamOptions(client.WithStreamEventHandler(rpcinfo.ClientStreamEventHandler{
 			HandleStreamSendEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamSendEvent) {

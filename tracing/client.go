@@ -70,6 +70,7 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 	if ri == nil || (t.cfg.filter != nil && !t.cfg.filter(ctx, ri)) {
 		return ctx
 	}
+	t.cfg.raiseStatsLevel(ri)
 	// Kitex calls Start right after recording RPCStart: the span's own start
 	// time is that instant, without a timestamp option to allocate.
 	ctx, sp := t.tracer.Start(ctx, spanName(ri), t.cfg.clientStart...)

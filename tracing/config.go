@@ -76,6 +76,19 @@ func newConfig(opts []Option) *config {
 	return c
 }
 
+// raiseStatsLevel makes this call record detailed stats when
+// WithDetailedEvents asks for them, even if another Suite (metrics) set the
+// level to Base after this one: the Suites' options apply in order, the
+// per-call level is ours to raise.
+func (c *config) raiseStatsLevel(ri rpcinfo.RPCInfo) {
+	if !c.detailedEvents || ri == nil {
+		return
+	}
+	if st := rpcinfo.AsMutableRPCStats(ri.Stats()); st != nil && ri.Stats().Level() < stats.LevelDetailed {
+		st.SetLevel(stats.LevelDetailed)
+	}
+}
+
 func (c *config) statsLevel() stats.Level {
 	if c.detailedEvents {
 		return stats.LevelDetailed

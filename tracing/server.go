@@ -65,7 +65,9 @@ var _ stats.Tracer = (*serverTracer)(nil)
 // context.
 func (t *serverTracer) Start(ctx context.Context) context.Context {
 	ctx, rec := withRecord(ctx)
-	if ri := rpcinfo.GetRPCInfo(ctx); headersFirst(ri) {
+	ri := rpcinfo.GetRPCInfo(ctx)
+	t.cfg.raiseStatsLevel(ri)
+	if headersFirst(ri) {
 		rec.remote = trace.SpanContextFromContext(ctx)
 		ctx = t.startSpan(ctx, rec, ri)
 	}
