@@ -7,7 +7,7 @@ MODULES := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1
 # (GOWORK=off), exactly as a user gets them.
 LIBRARIES := . tracing metrics logging logging/zap logging/logrus
 
-.PHONY: demo test tools vet race standalone tidy-check fmt-check lint bench fuzz
+.PHONY: demo test tools vet race standalone tidy-check fmt-check lint bench bench-table fuzz
 
 demo: ## run the traced three-service chain and print what it observed
 	$(GO) run ./examples/demo $(ARGS)
@@ -49,6 +49,15 @@ lint: fmt-check vet
 # Per-RPC cost of bare Kitex, our suites and kitex-contrib peers, in one run.
 bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count=$${COUNT:-3}
+
+# The README's table: PASSES passes of one compiled benchmark binary, each
+# running every setup once, so every setup sees the same machine load;
+# medians through benchstat (installed into the Go bin directory if absent).
+bench-table:
+	cd bench && $(GO) test -c -o $(CURDIR)/.cache/bench.test .
+	@command -v benchstat >/dev/null || $(GO) install golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+	@for i in $$(seq $${PASSES:-8}); do .cache/bench.test -test.run "^$$" -test.bench . -test.benchmem -test.benchtime=1s 2>/dev/null | grep ^Benchmark; done > .cache/bench.txt
+	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" benchstat .cache/bench.txt
 
 fuzz: ## run the propagation fuzzer for a while (seeds also run in `make test`)
 	cd tracing && $(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime $${FUZZTIME:-60s} .

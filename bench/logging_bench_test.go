@@ -57,8 +57,8 @@ func BenchmarkLog(b *testing.B) {
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	spanCtx, span := tp.Tracer("bench").Start(context.Background(), "op")
 	defer span.End()
-	defer func() { // the default logger is a global: restore it
-		klog.DefaultLogger().SetLevel(klog.LevelTrace)
+	defer func() { // the default logger is a global: restore what TestMain set
+		klog.DefaultLogger().SetLevel(klog.LevelWarn)
 		klog.DefaultLogger().SetOutput(os.Stderr)
 	}()
 	for _, lg := range loggers {
