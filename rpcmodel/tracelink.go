@@ -19,10 +19,10 @@ type TraceLinker interface {
 
 type traceLinkKey struct{}
 
-// TraceLinkKey is the context key a tracing Suite answers with a TraceLinker.
-// Exported so that a Suite's own context type can answer it without an extra
-// context layer.
-var TraceLinkKey any = traceLinkKey{}
+// TraceLinkKey returns the context key a tracing Suite answers with a
+// TraceLinker, so that a Suite's own context type can answer it without an
+// extra context layer.
+func TraceLinkKey() any { return traceLinkKey{} }
 
 // TraceLinkFrom returns the current call's span as a tracing Suite published
 // it. It finds the span even where the span is not (yet) in ctx as an OTel

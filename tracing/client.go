@@ -79,14 +79,14 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 		// the server; there is nothing to record at Finish.
 		return ctx
 	}
-	ctx, rec := withRecord(ctx)
+	ctx, rec := withRecord(ctx, clientKey)
 	rec.span = sp
 	return ctx
 }
 
 // Finish ends the span with the attributes derived from the finished call.
 func (t *clientTracer) Finish(ctx context.Context) {
-	rec := recordFrom(ctx)
+	rec := recordFrom(ctx, clientKey)
 	if rec == nil || rec.span == nil {
 		return
 	}
@@ -110,7 +110,7 @@ func (t *clientTracer) Finish(ctx context.Context) {
 // each attempt after the first becomes a span event on the call's span.
 func (t *clientTracer) attemptMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
 	return func(ctx context.Context, req, resp interface{}) error {
-		rec := recordFrom(ctx)
+		rec := recordFrom(ctx, clientKey)
 		if rec == nil {
 			return next(ctx, req, resp)
 		}

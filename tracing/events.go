@@ -28,8 +28,8 @@ var (
 
 // onStreamSend and onStreamRecv count the messages of a stream (Kitex calls
 // them after each Send/Recv, not for the io.EOF that ends a stream).
-func (c *config) onStreamSend(ctx context.Context, ri rpcinfo.RPCInfo, err error) {
-	rec := recordFrom(ctx)
+func (c *config) onStreamSend(ctx context.Context, key recordKey, ri rpcinfo.RPCInfo, err error) {
+	rec := recordFrom(ctx, key)
 	if rec == nil || rec.span == nil || err != nil {
 		return
 	}
@@ -41,8 +41,8 @@ func (c *config) onStreamSend(ctx context.Context, ri rpcinfo.RPCInfo, err error
 	}
 }
 
-func (c *config) onStreamRecv(ctx context.Context, ri rpcinfo.RPCInfo, err error) {
-	rec := recordFrom(ctx)
+func (c *config) onStreamRecv(ctx context.Context, key recordKey, ri rpcinfo.RPCInfo, err error) {
+	rec := recordFrom(ctx, key)
 	if rec == nil || rec.span == nil || err != nil {
 		return
 	}
@@ -57,10 +57,10 @@ func (c *config) onStreamRecv(ctx context.Context, ri rpcinfo.RPCInfo, err error
 func (c *config) clientStreamHandler() rpcinfo.ClientStreamEventHandler {
 	return rpcinfo.ClientStreamEventHandler{
 		HandleStreamSendEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, evt rpcinfo.StreamSendEvent) {
-			c.onStreamSend(ctx, ri, evt.Err)
+			c.onStreamSend(ctx, clientKey, ri, evt.Err)
 		},
 		HandleStreamRecvEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, evt rpcinfo.StreamRecvEvent) {
-			c.onStreamRecv(ctx, ri, evt.Err)
+			c.onStreamRecv(ctx, clientKey, ri, evt.Err)
 		},
 	}
 }
@@ -68,10 +68,10 @@ func (c *config) clientStreamHandler() rpcinfo.ClientStreamEventHandler {
 func (c *config) serverStreamHandler() rpcinfo.ServerStreamEventHandler {
 	return rpcinfo.ServerStreamEventHandler{
 		HandleStreamSendEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, evt rpcinfo.StreamSendEvent) {
-			c.onStreamSend(ctx, ri, evt.Err)
+			c.onStreamSend(ctx, serverKey, ri, evt.Err)
 		},
 		HandleStreamRecvEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, evt rpcinfo.StreamRecvEvent) {
-			c.onStreamRecv(ctx, ri, evt.Err)
+			c.onStreamRecv(ctx, serverKey, ri, evt.Err)
 		},
 	}
 }

@@ -195,3 +195,45 @@ func TestClientTransport(t *testing.T) {
 		})
 	}
 }
+
+// A client call the filter skips, made inside a traced handler, must leave
+// the handler's server span alone: it ends with its own attributes, after
+// the handler is done.
+func TestFilteredNestedClientLeavesServerSpanAlone(t *testing.T) {
+	e := newEnv(t)
+	skipAll := tracing.WithFilter(func(context.Context, rpcinfo.RPCInfo) bool { return false })
+	backend, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = backend.Stop() })
+	toBackend, err := testservice.NewForward(testservice.Thrift, "backend", backend.Addr,
+		client.WithSuite(tracing.NewClientSuite(append(e.opt, skipAll)...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frontend, err := testservice.Start("frontend", testservice.Thrift, &testservice.Handler{Next: toBackend},
+		server.WithSuite(tracing.NewServerSuite(e.opt...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = frontend.Stop() })
+	call, err := testservice.NewForward(testservice.Thrift, "frontend", frontend.Addr,
+		client.WithSuite(tracing.NewClientSuite(e.opt...)),
+		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "client"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(context.Background(), &testservice.Request{Hops: 1}); err != nil {
+		t.Fatal(err)
+	}
+	spans := e.waitSpans(2) // the outer client span and the frontend's server span
+	sv := kindSpan(t, spans, trace.SpanKindServer)
+	wantAttr(t, sv, "kitex.peer.service", "client")
+	if _, ok := attr(sv, "network.peer.address"); !ok {
+		t.Errorf("server span lost its own attributes: %v", sv.Attributes())
+	}
+	if n := len(byKind(spans, trace.SpanKindClient)); n != 1 {
+		t.Errorf("%d client spans, want only the outer one", n)
+	}
+}

@@ -29,16 +29,25 @@ type callRecord struct {
 	attempts    atomic.Int32
 }
 
-type recordKey struct{}
+// recordKey tells a client call's record from a server call's: a handler's
+// context holds the server record, and a client call made in it must never
+// find that one (a filtered or unsampled client call would otherwise end
+// the server's span).
+type recordKey struct{ side rpcmodel.Side }
 
-// withRecord returns a child of ctx holding a new callRecord (one
+var (
+	clientKey = recordKey{rpcmodel.Client}
+	serverKey = recordKey{rpcmodel.Server}
+)
+
+// withRecord returns a child of ctx holding a new callRecord under key (one
 // allocation for both, see callctx).
-func withRecord(ctx context.Context) (context.Context, *callRecord) {
-	return callctx.WithAlias[callRecord](ctx, recordKey{}, rpcmodel.TraceLinkKey)
+func withRecord(ctx context.Context, key recordKey) (context.Context, *callRecord) {
+	return callctx.WithAlias[callRecord](ctx, key, rpcmodel.TraceLinkKey())
 }
 
-func recordFrom(ctx context.Context) *callRecord {
-	return callctx.From[callRecord](ctx, recordKey{})
+func recordFrom(ctx context.Context, key recordKey) *callRecord {
+	return callctx.From[callRecord](ctx, key)
 }
 
 // TraceLink publishes the call's span to other signals (metric exemplars,

@@ -64,7 +64,7 @@ var _ stats.Tracer = (*serverTracer)(nil)
 // are read first, so the span starts here and streams see it in their
 // context.
 func (t *serverTracer) Start(ctx context.Context) context.Context {
-	ctx, rec := withRecord(ctx)
+	ctx, rec := withRecord(ctx, serverKey)
 	ri := rpcinfo.GetRPCInfo(ctx)
 	t.cfg.raiseStatsLevel(ri)
 	if headersFirst(ri) {
@@ -107,7 +107,7 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 // and hands the handler a context holding it.
 func (t *serverTracer) middleware(next endpoint.Endpoint) endpoint.Endpoint {
 	return func(ctx context.Context, req, resp interface{}) error {
-		rec := recordFrom(ctx)
+		rec := recordFrom(ctx, serverKey)
 		switch {
 		case rec == nil || rec.skip:
 		case rec.span == nil:
@@ -122,7 +122,7 @@ func (t *serverTracer) middleware(next endpoint.Endpoint) endpoint.Endpoint {
 // Finish ends the span. Calls rejected before the handler (unknown method,
 // ACL, limits, decode errors) still get one.
 func (t *serverTracer) Finish(ctx context.Context) {
-	rec := recordFrom(ctx)
+	rec := recordFrom(ctx, serverKey)
 	if rec == nil || rec.skip {
 		return
 	}
@@ -172,7 +172,7 @@ func (m *serverMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.
 		return ctx, nil
 	}
 	ctx = m.cfg.propagators.Extract(ctx, propagation.MapCarrier(strInfo))
-	if rec := recordFrom(ctx); rec != nil {
+	if rec := recordFrom(ctx, serverKey); rec != nil {
 		rec.remote = trace.SpanContextFromContext(ctx)
 	}
 	return ctx, nil
