@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/kerrors"
-	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/status"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/serviceinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
@@ -112,8 +111,10 @@ func (c *Call) Duration() time.Duration {
 }
 
 // StatusCode is the value of `rpc.response.status_code`: "OK" on success;
-// the business status code in decimal on a business error; on failure, the
-// gRPC status code name on the gRPC transport, else the ErrorType.
+// the business status code in decimal on a business error; on a failure on
+// the gRPC transport, the gRPC status code name (the status the peer sent,
+// or the canonical code for the ErrorType of a local failure, as gRPC
+// itself would report it); on other transports, the ErrorType.
 func (c *Call) StatusCode() string {
 	switch c.Outcome {
 	case Success:
@@ -122,9 +123,10 @@ func (c *Call) StatusCode() string {
 		return strconv.FormatInt(int64(c.BizCode), 10)
 	}
 	if c.System == SystemGRPC {
-		if code := status.Code(c.Err); code != 0 {
+		if code, ok := grpcStatus(c.Err); ok {
 			return grpcCodeName(code)
 		}
+		return grpcCodeName(canonicalCode(c.ErrorType))
 	}
 	return c.ErrorType
 }
@@ -216,12 +218,13 @@ func Derive(c *Call, side Side, ri rpcinfo.RPCInfo, err error) {
 }
 
 func (c *Call) setMethod(name string, known bool) {
-	if !known || name == "" {
-		c.Method, c.FullMethod, c.OriginalMethod = OtherMethod, OtherMethod, name
-		return
+	if known && name != "" {
+		if full, ok := fullMethod(c.Package, c.Service, name); ok {
+			c.Method, c.FullMethod = name, full
+			return
+		}
 	}
-	c.Method = name
-	c.FullMethod = fullMethod(c.Package, c.Service, name)
+	c.Method, c.FullMethod, c.OriginalMethod = OtherMethod, OtherMethod, name
 }
 
 func (c *Call) setError(err error, panicked bool) {

@@ -21,5 +21,7 @@
 // Only methods that the service definition knows are reported by name. A call
 // to any other method reports [OtherMethod] ("_OTHER") as its method and keeps
 // the name it asked for in [Call.OriginalMethod], as the OpenTelemetry RPC
-// semantic conventions require.
+// semantic conventions require. Kitex's binary generic services know every
+// name a caller sends, so a process reports at most [MaxKnownMethods]
+// distinct methods by name; the rest are _OTHER too.
 package rpcmodel

@@ -10,21 +10,42 @@ import (
 
 type methodKey struct{ pkg, svc, method string }
 
-// fullMethods interns "pkg.Service/Method" strings. Only methods the service
-// definition knows reach it, so it is bounded by the size of the IDL.
-var fullMethods sync.Map // methodKey -> string
+// MaxKnownMethods bounds how many distinct methods a process reports by
+// name. A method is known when the service definition has it, which bounds
+// the set by the IDL, except for Kitex's binary generic services, which
+// answer any name a caller sends: past this many, methods report
+// OtherMethod, so no label or span name can grow without limit.
+const MaxKnownMethods = 1024
 
-func fullMethod(pkg, svc, method string) string {
+// fullMethods interns "pkg.Service/Method" strings, at most MaxKnownMethods.
+var (
+	fullMethods  sync.Map // methodKey -> string
+	methodsMu    sync.Mutex
+	methodsCount int
+)
+
+// fullMethod returns the interned full name, or false once MaxKnownMethods
+// names are taken.
+func fullMethod(pkg, svc, method string) (string, bool) {
 	k := methodKey{pkg, svc, method}
 	if v, ok := fullMethods.Load(k); ok {
-		return v.(string)
+		return v.(string), true
+	}
+	methodsMu.Lock()
+	defer methodsMu.Unlock()
+	if v, ok := fullMethods.Load(k); ok {
+		return v.(string), true
+	}
+	if methodsCount >= MaxKnownMethods {
+		return OtherMethod, false
 	}
 	s := svc + "/" + method
 	if pkg != "" {
 		s = pkg + "." + s
 	}
-	v, _ := fullMethods.LoadOrStore(k, s)
-	return v.(string)
+	methodsCount++
+	fullMethods.Store(k, s)
+	return s, true
 }
 
 // grpcCodeNames are the canonical upper-case names of gRPC status codes.
@@ -48,6 +69,28 @@ var grpcCodeNames = [...]string{
 	codes.Unauthenticated:    "UNAUTHENTICATED",
 }
 
+// canonicalCode is the gRPC code for a failure that carries no gRPC status
+// (it happened on this side of the wire).
+func canonicalCode(errorType string) codes.Code {
+	switch errorType {
+	case ErrorTypeTimeout:
+		return codes.DeadlineExceeded
+	case ErrorTypeCanceled:
+		return codes.Canceled
+	case ErrorTypeACL:
+		return codes.PermissionDenied
+	case ErrorTypeOverLimit:
+		return codes.ResourceExhausted
+	case ErrorTypeUnknownMethod:
+		return codes.Unimplemented
+	case ErrorTypeRemote, ErrorTypeConnection, ErrorTypeServiceDiscovery, ErrorTypeCircuitBreak:
+		return codes.Unavailable
+	case ErrorTypePanic, ErrorTypeInternal:
+		return codes.Internal
+	}
+	return codes.Unknown
+}
+
 func grpcCodeName(c codes.Code) string {
 	if int(c) < len(grpcCodeNames) {
 		return grpcCodeNames[c]
@@ -67,7 +110,8 @@ func FullMethodOf(ri rpcinfo.RPCInfo) string {
 	if inv == nil || inv.MethodInfo() == nil || inv.MethodName() == "" {
 		return OtherMethod
 	}
-	return fullMethod(inv.PackageName(), inv.ServiceName(), inv.MethodName())
+	m, _ := fullMethod(inv.PackageName(), inv.ServiceName(), inv.MethodName())
+	return m
 }
 
 // SystemOf returns SystemGRPC for calls on Kitex's gRPC transport and
@@ -84,5 +128,6 @@ func SystemOf(ri rpcinfo.RPCInfo) string {
 // service definition knows ("package.Service/Method", or "Service/Method"
 // without a package), interned like FullMethodOf's.
 func FullMethodName(pkg, service, method string) string {
-	return fullMethod(pkg, service, method)
+	m, _ := fullMethod(pkg, service, method)
+	return m
 }

@@ -132,9 +132,20 @@ func TestDeriveOutcomes(t *testing.T) {
 		t.Errorf("timeout: outcome %v type %q", c.Outcome, c.ErrorType)
 	}
 
-	rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.GRPC), status.Err(codes.DeadlineExceeded, "slow"))
-	if c.StatusCode() != "DEADLINE_EXCEEDED" {
-		t.Errorf("gRPC status code %q, want DEADLINE_EXCEEDED", c.StatusCode())
+	rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.GRPC), status.Err(codes.NotFound, "gone"))
+	if c.StatusCode() != "NOT_FOUND" {
+		t.Errorf("gRPC status code %q, want the peer's NOT_FOUND", c.StatusCode())
+	}
+	for err, want := range map[error]string{
+		kerrors.ErrRPCTimeout:     "DEADLINE_EXCEEDED", // local failures carry no status:
+		context.Canceled:          "CANCELLED",         // the canonical code of their class
+		kerrors.ErrNoMoreInstance: "UNAVAILABLE",
+		errors.New("other"):       "UNKNOWN",
+	} {
+		rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.GRPC), err)
+		if c.StatusCode() != want {
+			t.Errorf("gRPC status code for %v = %q, want %q", err, c.StatusCode(), want)
+		}
 	}
 
 	ri = newRI("Echo", true, transport.TTHeader)
@@ -194,5 +205,24 @@ func TestDurationUnknownIsZero(t *testing.T) {
 	c := rpcmodel.Call{Start: time.Now()}
 	if c.Duration() != 0 {
 		t.Error("Duration with no End must be 0")
+	}
+}
+
+// Methods a service "knows" are bounded per process even when the service
+// answers any name (Kitex binary generic): past MaxKnownMethods, _OTHER.
+func TestKnownMethodsAreBounded(t *testing.T) {
+	var c rpcmodel.Call
+	others := 0
+	for i := 0; i < rpcmodel.MaxKnownMethods+10; i++ {
+		rpcmodel.Derive(&c, rpcmodel.Server, newRI(fmt.Sprintf("generic_%d", i), true, transport.TTHeader), nil)
+		if c.Method == rpcmodel.OtherMethod {
+			others++
+			if c.OriginalMethod == "" {
+				t.Fatal("an _OTHER method must keep its original name")
+			}
+		}
+	}
+	if others < 10 {
+		t.Errorf("%d of %d distinct methods became _OTHER, want at least 10", others, rpcmodel.MaxKnownMethods+10)
 	}
 }
