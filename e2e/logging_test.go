@@ -182,3 +182,54 @@ func TestAdaptersWriteTheSameFields(t *testing.T) {
 		})
 	}
 }
+
+// Kitex logs a failed request with the context it had before the handler,
+// which holds the caller's span context: the record must still carry the
+// server span's id (published by the tracing Suite), not the caller's.
+func TestKitexOwnLogCarriesServerSpan(t *testing.T) {
+	for _, a := range adapters {
+		t.Run(a.name, func(t *testing.T) {
+			out := &syncBuffer{}
+			prev := klog.DefaultLogger()
+			klog.SetLogger(a.make(out))
+			defer klog.SetLogger(prev)
+			spans := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+			defer func() { _ = tp.Shutdown(context.Background()) }()
+			finished := testservice.NewFinishSignal(1)
+			svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{}, server.WithTracer(finished),
+				server.WithSuite(tracing.NewServerSuite(tracing.WithTracerProvider(tp))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = svr.Stop() }()
+			c, err := echoservice.NewClient("backend", client.WithHostPorts(svr.Addr),
+				client.WithSuite(tracing.NewClientSuite(tracing.WithTracerProvider(tp))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Echo(context.Background(), &echo.EchoRequest{Action: testservice.ActionError}); err == nil {
+				t.Fatal("want the handler's error")
+			}
+			wait(t, finished, 1)
+			var serverSpan sdktrace.ReadOnlySpan
+			for _, s := range spans.Ended() {
+				if s.SpanKind() == trace.SpanKindServer {
+					serverSpan = s
+				}
+			}
+			var rec map[string]any
+			for _, line := range strings.Split(out.String(), "\n") {
+				if strings.Contains(line, "processing request error") {
+					_ = json.Unmarshal([]byte(line), &rec)
+				}
+			}
+			if rec == nil || serverSpan == nil {
+				t.Fatalf("no Kitex error record or no server span in:\n%s", out.String())
+			}
+			if rec["span_id"] != serverSpan.SpanContext().SpanID().String() {
+				t.Errorf("Kitex's record has span_id %v, want the server span %s", rec["span_id"], serverSpan.SpanContext().SpanID())
+			}
+		})
+	}
+}

@@ -27,15 +27,19 @@ type Trace struct {
 	TraceFlags string // 2 hex digits, "01" when sampled
 }
 
-// TraceFields returns the correlation for ctx: the span in ctx as OTel put
-// it, else the span a kitexsuite tracing Suite published for the call. ok is
-// false when there is no valid span: then nothing must be logged.
+// TraceFields returns the correlation for ctx: a local span in ctx as OTel
+// put it, else the span a kitexsuite tracing Suite published for the call,
+// else a remote parent in ctx. The order matters on a Kitex server: before
+// the handler, ctx holds the caller's (remote) span context, while the
+// call's own server span is the one the Suite published. ok is false when
+// there is no valid span: then nothing must be logged.
 func TraceFields(ctx context.Context) (Trace, bool) {
 	if ctx == nil {
 		return Trace{}, false
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		return Trace{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String(), TraceFlags: sc.TraceFlags().String()}, true
+	sc := trace.SpanContextFromContext(ctx)
+	if sc.IsValid() && !sc.IsRemote() {
+		return fromSpanContext(sc), true
 	}
 	if l, ok := rpcmodel.TraceLinkFrom(ctx); ok {
 		flags := "00"
@@ -44,5 +48,12 @@ func TraceFields(ctx context.Context) (Trace, bool) {
 		}
 		return Trace{TraceID: hex.EncodeToString(l.TraceID[:]), SpanID: hex.EncodeToString(l.SpanID[:]), TraceFlags: flags}, true
 	}
+	if sc.IsValid() {
+		return fromSpanContext(sc), true
+	}
 	return Trace{}, false
+}
+
+func fromSpanContext(sc trace.SpanContext) Trace {
+	return Trace{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String(), TraceFlags: sc.TraceFlags().String()}
 }

@@ -91,7 +91,9 @@ func spanOf(ctx context.Context) (rpcmodel.TraceLink, bool) {
 	if l, ok := rpcmodel.TraceLinkFrom(ctx); ok {
 		return l, true
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+	// A local span (the client's own call span from other instrumentation);
+	// a remote one is the caller's span, not this call's.
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !sc.IsRemote() {
 		return rpcmodel.TraceLink{TraceID: sc.TraceID(), SpanID: sc.SpanID(), Sampled: sc.IsSampled()}, true
 	}
 	return rpcmodel.TraceLink{}, false
