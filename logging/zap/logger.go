@@ -108,18 +108,24 @@ func (l *Logger) log(ctx context.Context, lv klog.Level, format string, formatte
 	if lv == klog.LevelNotice && l.out != nil {
 		zlv = noticeLevel
 	}
-	ce := l.zl.Check(zlv, "")
+	// Core().Enabled first: zap's sampler keys on the message, so Check must
+	// see the formatted message, and formatting waits until a writer wants it.
+	toZap := l.zl.Core().Enabled(zlv)
 	toOTel := false
 	if l.otel != nil {
 		sev, _ := severity(lv)
 		toOTel = l.otelLogger.Enabled(ctx, log.EnabledParameters{Severity: sev})
 	}
-	if ce != nil || toOTel {
+	if toZap || toOTel {
 		var msg string
 		if formatted {
 			msg = fmt.Sprintf(format, v...)
 		} else {
 			msg = fmt.Sprint(v...)
+		}
+		var ce *zapcore.CheckedEntry
+		if toZap {
+			ce = l.zl.Check(zlv, msg)
 		}
 		if toOTel {
 			// otelzap emits with the context of a field holding one; it
@@ -129,7 +135,6 @@ func (l *Logger) log(ctx context.Context, lv klog.Level, format string, formatte
 			_ = l.otel.Write(ent, []zapcore.Field{zap.Reflect("context", &levelCtx{Context: ctx, level: lv})})
 		}
 		if ce != nil {
-			ce.Message = msg
 			if t, ok := logging.TraceFields(ctx); ok {
 				n := &l.cfg.names
 				ce.Write(zap.String(n.TraceID, t.TraceID), zap.String(n.SpanID, t.SpanID),

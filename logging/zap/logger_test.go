@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cloudwego/kitex/pkg/klog"
 	"go.opentelemetry.io/otel/attribute"
@@ -91,7 +92,7 @@ func TestTraceLinkFallback(t *testing.T) {
 	l := kitexzap.NewLogger()
 	l.SetOutput(&buf)
 	tl := link{TraceID: [16]byte{1, 2, 3}, SpanID: [8]byte{4, 5}, Sampled: false}
-	ctx := context.WithValue(context.Background(), rpcmodel.TraceLinkKey, tl)
+	ctx := context.WithValue(context.Background(), rpcmodel.TraceLinkKey(), tl)
 	l.CtxInfof(ctx, "linked")
 	want, _ := logging.TraceFields(ctx)
 	got := lines(t, &buf)[0]
@@ -478,5 +479,22 @@ func TestDisabledLevelAllocatesNothing(t *testing.T) {
 	l.SetLevel(klog.LevelWarn)
 	if n := testing.AllocsPerRun(1000, func() { l.Noticef("value %d", 42) }); n != 0 {
 		t.Errorf("a disabled Notice allocates %.1f times, want 0", n)
+	}
+}
+
+// zap's sampler counts per message: a Logger built on a sampling core must
+// let distinct messages through even past the per-second budget.
+func TestSamplingSeesTheMessage(t *testing.T) {
+	var buf bytes.Buffer
+	core := zapcore.NewSamplerWithOptions(
+		zapcore.NewCore(zapcore.NewJSONEncoder(kitexzap.NewEncoderConfig()), zapcore.AddSync(&buf), zapcore.InfoLevel),
+		time.Hour, 1, 0) // first of each message per hour, then none
+	l := kitexzap.NewLogger(kitexzap.WithCore(core))
+	for i := 0; i < 3; i++ {
+		l.Infof("message %d", i)
+		l.Infof("message %d", i) // a repeat: sampled out
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 3 {
+		t.Errorf("%d records through a 1-per-message sampler, want 3 (one per distinct message):\n%s", n, buf.String())
 	}
 }
