@@ -23,7 +23,9 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 // Filter decides whether a call is recorded (return false to skip it, e.g.
-// health checks). It runs when the call finishes, with the method known.
+// health checks). It runs with the method known: when the call finishes,
+// and around the handler (server) or each attempt (client) for the
+// in-flight gauge.
 type Filter func(ctx context.Context, ri rpcinfo.RPCInfo) bool
 
 // DefaultBuckets are the duration histogram boundaries in seconds: from
@@ -136,9 +138,10 @@ func WithPeerLimit(n int) Option {
 	return optionFunc(func(c *config) { c.peerLimit = n })
 }
 
-// WithServiceInfo pre-creates zero-valued series for every method of the
-// given services (e.g. echoservice.NewServiceInfo()), so dashboards and
-// rate() see them from the first scrape.
+// WithServiceInfo pre-creates zero-valued Prometheus series for every
+// method of the given services (e.g. echoservice.NewServiceInfo()), labelled
+// rpc_system "kitex", so dashboards and rate() see them from the first
+// scrape.
 func WithServiceInfo(svcs ...*serviceinfo.ServiceInfo) Option {
 	return optionFunc(func(c *config) { c.services = append(c.services, svcs...) })
 }

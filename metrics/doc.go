@@ -11,7 +11,9 @@
 //
 // For every call (one per stream for streaming methods), whatever a trace
 // sampler decided, including calls Kitex rejects before the handler runs
-// (ACL, limits, timeouts, unknown methods):
+// (ACL, limits, timeouts, unknown methods; except on TTHeader streaming,
+// where Kitex refuses a stream to an unknown method before any tracer
+// runs):
 //
 //	Prometheus                                 OpenTelemetry
 //	kitex_{side}_call_duration_seconds         rpc.{side}.call.duration (s)
@@ -32,11 +34,14 @@
 // # Cardinality
 //
 // Methods are reported by name only when the service defines them; anything
-// else is _OTHER. Caller and callee names come from the wire, so they pass
-// a guard: an allow-list (WithPeerAllowList) or, by default, the first 100
-// distinct names, then _OTHER (WithPeerLimit). WithFilter skips calls such
-// as health checks entirely. WithServiceInfo pre-creates zero-valued series
-// for every method, so rate() works from the first scrape.
+// else is _OTHER (and a process names at most rpcmodel.MaxKnownMethods).
+// Caller and callee names come from the wire, so they pass a guard: an
+// allow-list (WithPeerAllowList) or, by default, the first 100 distinct
+// names, then _OTHER (WithPeerLimit). WithFilter skips calls such as health
+// checks (their durations, counts and in-flight; stream message counters
+// are not filtered). WithServiceInfo pre-creates zero-valued Prometheus
+// series for every method (under rpc_system "kitex"), so rate() works from
+// the first scrape; OTel instruments report a series once it has a point.
 //
 // # Exemplars
 //
@@ -63,7 +68,8 @@
 // The Suites set Kitex's stats level to Base (call start and finish), where
 // Kitex would otherwise record detailed events for any tracer. A tracing
 // Suite with WithDetailedEvents raises it again for each call, whatever the
-// order of the Suites; a WithStatsLevel given after the Suites wins.
+// order of the Suites. With a WithStatsLevel(stats.LevelDisabled) given
+// after the Suites, Kitex records no times and every duration is 0.
 //
 // # Migration
 //

@@ -127,9 +127,9 @@ func WithAttributes(f AttributesFunc) Option {
 // clock read per event; off by default.
 //
 // Kitex records detailed stats whenever any tracer is installed; the Suites
-// set the stats level to Base instead (Detailed with this option), which is
-// all spans need. A client.WithStatsLevel or server.WithStatsLevel given
-// after the Suite overrides this.
+// set the stats level to Base instead, which is all spans need. With this
+// option each traced call is raised to Detailed whatever the configured
+// level, so another Suite setting Base does not take the events away.
 func WithDetailedEvents() Option {
 	return optionFunc(func(c *config) { c.detailedEvents = true })
 }

@@ -41,9 +41,14 @@
 //   - TTHeader (Thrift and Kitex Protobuf): string headers of the TTHeader
 //     frame. Kitex Protobuf clients use TTHeader by default. Thrift clients
 //     default to Framed since Kitex v0.13, which has no headers: the client
-//     Suite therefore adds TTHeader to a client still on Framed (Kitex ORs
-//     transport bits, so a gRPC or TTHeader choice is kept as it is).
-//     WithKeepTransport turns that off; such a client cannot propagate.
+//     Suite therefore adds the TTHeader bit to the client's transport. Kitex
+//     ORs transport bits, so a gRPC or TTHeader choice is kept as it is; a
+//     Framed or Buffered transport becomes TTHeader-framed whether Kitex
+//     chose it or the user did (the two cannot be told apart), which a
+//     non-Kitex Thrift server does not speak. WithKeepTransport turns that
+//     off; such a client cannot propagate.
+//   - TTHeader streaming: the stream's header frame. Kitex allows one
+//     header-frame handler per client and server; the Suites take it.
 //   - gRPC (HTTP/2), unary and streaming: request metadata.
 //   - Buffered and plain Framed carry no context.
 //
@@ -55,6 +60,9 @@
 // A stream gets one span from its creation to its end (normal close, error
 // or cancellation), with kitex.stream.messages.sent/received; with
 // WithMessageEvents also one rpc.message event per message and byte totals.
+// Kitex ends a gRPC client stream when a Recv or Send fails (a cancelled
+// context makes the next one fail) or the stream completes: a client that
+// abandons a stream without calling either again leaves its span open.
 //
 // # Retries
 //
@@ -67,9 +75,19 @@
 //
 // Kitex turns on detailed stats (a clock read per read/write event) whenever
 // a tracer is installed. The Suites set the stats level to Base, which is all
-// spans need, or Detailed with WithDetailedEvents; a WithStatsLevel option
-// given after the Suite wins. Measured per-RPC costs are in the repository
-// README.
+// spans need; a WithStatsLevel option given after the Suite wins, except that
+// WithDetailedEvents raises each call to Detailed whatever the configured
+// level. Measured per-RPC costs are in the repository README.
+//
+// # Kitex meta handlers
+//
+// Besides its own propagation handlers, the server Suite installs Kitex's
+// ServerTTHeaderHandler and ServerHTTP2Handler, and the client Suite reads a
+// business status from the reply and sends the caller's service name, so
+// that business errors and callers reach spans without further setup. Note
+// that ServerTTHeaderHandler also takes the caller's RPC timeout from the
+// header (it matters with server.WithEnableContextTimeout), as it does
+// wherever Kitex's handler is installed.
 //
 // Package otelsetup builds a TracerProvider from the OTEL_* environment.
 package tracing
