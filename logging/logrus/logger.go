@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/logging"
+	"github.com/kitexsuite/suite/logging/internal/otelseverity"
 )
 
 // ScopeName is the instrumentation scope of records sent to a
@@ -121,7 +122,7 @@ func (l *Logger) log(ctx context.Context, lv klog.Level, format string, formatte
 			// the klog level for the severity); it gets the entry before the
 			// trace fields are added.
 			_ = l.otel.hook.Fire(&logrus.Entry{Logger: l.lg, Data: l.fields, Time: now, Level: ll, Message: msg,
-				Context: &levelCtx{Context: ctx, level: lv}})
+				Context: otelseverity.WithLevel(ctx, lv)})
 		}
 		if out {
 			data := make(logrus.Fields, len(l.fields)+3)

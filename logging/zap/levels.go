@@ -1,14 +1,9 @@
 package kitexzap
 
 import (
-	"log/slog"
-
 	"github.com/cloudwego/kitex/pkg/klog"
-	"go.opentelemetry.io/otel/log"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/kitexsuite/suite/logging"
 )
 
 // LevelTrace is the zap level of klog's Trace: one below zap's debug level.
@@ -77,14 +72,4 @@ func (e ownEnabler) Enabled(l zapcore.Level) bool {
 		l = zapcore.InfoLevel
 	}
 	return e.AtomicLevel.Enabled(l)
-}
-
-// severity is the OTel severity and severity text of a klog level: the ones
-// the slog adapter's records get from otelslog (Trace TRACE, Notice INFO3,
-// Fatal FATAL; texts "DEBUG-4", "INFO+2", "ERROR+4" for those three), so
-// that both adapters export the same records.
-func severity(l klog.Level) (log.Severity, string) {
-	const offset = slog.Level(log.SeverityDebug) - slog.LevelDebug
-	sl := logging.SlogLevel(l)
-	return log.Severity(sl + offset), sl.String()
 }

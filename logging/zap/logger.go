@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kitexsuite/suite/logging"
+	"github.com/kitexsuite/suite/logging/internal/otelseverity"
 )
 
 // ScopeName is the instrumentation scope of records sent to a
@@ -58,7 +59,7 @@ func NewLogger(opts ...Option) *Logger {
 		l.zl = zap.New(core, noExit)
 	}
 	if lp := cfg.loggerProvider; lp != nil {
-		l.otel = otelzap.NewCore(ScopeName, otelzap.WithLoggerProvider(severityProvider{lp: lp}))
+		l.otel = otelzap.NewCore(ScopeName, otelzap.WithLoggerProvider(otelseverity.Provider(lp)))
 		l.otelLogger = lp.Logger(ScopeName)
 	}
 	return l
@@ -113,7 +114,7 @@ func (l *Logger) log(ctx context.Context, lv klog.Level, format string, formatte
 	toZap := l.zl.Core().Enabled(zlv)
 	toOTel := false
 	if l.otel != nil {
-		sev, _ := severity(lv)
+		sev, _ := otelseverity.Severity(lv)
 		toOTel = l.otelLogger.Enabled(ctx, log.EnabledParameters{Severity: sev})
 	}
 	if toZap || toOTel {
@@ -132,7 +133,7 @@ func (l *Logger) log(ctx context.Context, lv klog.Level, format string, formatte
 			// gets the record without the fields below, the trace context
 			// is the record's own.
 			ent := zapcore.Entry{Level: ZapLevel(lv), Time: time.Now(), Message: msg}
-			_ = l.otel.Write(ent, []zapcore.Field{zap.Reflect("context", &levelCtx{Context: ctx, level: lv})})
+			_ = l.otel.Write(ent, []zapcore.Field{zap.Reflect("context", otelseverity.WithLevel(ctx, lv))})
 		}
 		if ce != nil {
 			if t, ok := logging.TraceFields(ctx); ok {
