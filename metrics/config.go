@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
@@ -11,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/kitexsuite/suite/rpcmodel"
 )
 
 // Option configures a metrics Suite.
@@ -70,20 +71,10 @@ func newConfig(opts []Option) *config {
 	return c
 }
 
-// setSemconv reads OTEL_SEMCONV_STABILITY_OPT_IN the way the tracing module
-// does: "rpc" (and the default) for the current conventions, "rpc/old" for
-// obs-opentelemetry's, "rpc/dup" for both.
+// setSemconv reads OTEL_SEMCONV_STABILITY_OPT_IN the way every kitexsuite
+// signal does (rpcmodel.SemconvOptIn).
 func (c *config) setSemconv(v string) {
-	c.semconvCurrent, c.semconvOld = true, false
-	for _, f := range strings.Split(v, ",") {
-		switch strings.TrimSpace(f) {
-		case "rpc/dup":
-			c.semconvCurrent, c.semconvOld = true, true
-			return
-		case "rpc/old":
-			c.semconvCurrent, c.semconvOld = false, true
-		}
-	}
+	c.semconvCurrent, c.semconvOld = rpcmodel.SemconvOptIn(v)
 }
 
 // WithRegisterer records into Prometheus collectors registered with r.

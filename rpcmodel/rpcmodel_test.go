@@ -226,3 +226,14 @@ func TestKnownMethodsAreBounded(t *testing.T) {
 		t.Errorf("%d of %d distinct methods became _OTHER, want at least 10", others, rpcmodel.MaxKnownMethods+10)
 	}
 }
+
+func TestSemconvOptIn(t *testing.T) {
+	for v, want := range map[string][2]bool{
+		"": {true, false}, "rpc": {true, false}, "rpc/old": {false, true}, "rpc/dup": {true, true},
+		"http,rpc/old": {false, true}, "rpc/old, rpc/dup": {true, true},
+	} {
+		if cur, old := rpcmodel.SemconvOptIn(v); cur != want[0] || old != want[1] {
+			t.Errorf("SemconvOptIn(%q) = %v, %v; want %v", v, cur, old, want)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package tracing
 import (
 	"context"
 	"os"
-	"strings"
 
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
@@ -164,19 +163,15 @@ const (
 	semconvOld                             // kitex-contrib obs-opentelemetry names
 )
 
-// semconvFromEnv reads OTEL_SEMCONV_STABILITY_OPT_IN: "rpc" (and the
-// default) emits the current conventions, "rpc/dup" both, "rpc/old" only the
-// names obs-opentelemetry users have in their dashboards. rpc/dup wins over
-// the others when several are listed, as the specification says.
+// semconvFromEnv reads OTEL_SEMCONV_STABILITY_OPT_IN (rpcmodel.SemconvOptIn).
 func semconvFromEnv(v string) semconvMode {
-	mode := semconvCurrent
-	for _, f := range strings.Split(v, ",") {
-		switch strings.TrimSpace(f) {
-		case "rpc/dup":
-			return semconvCurrent | semconvOld
-		case "rpc/old":
-			mode = semconvOld
-		}
+	var mode semconvMode
+	current, old := rpcmodel.SemconvOptIn(v)
+	if current {
+		mode |= semconvCurrent
+	}
+	if old {
+		mode |= semconvOld
 	}
 	return mode
 }
