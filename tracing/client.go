@@ -213,9 +213,9 @@ func startTime(ri rpcinfo.RPCInfo) time.Time {
 }
 
 func isGRPC(ri rpcinfo.RPCInfo) bool {
-	return ri != nil && ri.Config().TransportProtocol()&transport.GRPC != 0
+	return ri != nil && ri.Config() != nil && ri.Config().TransportProtocol()&transport.GRPC != 0
 }
 
 func isTTHeader(ri rpcinfo.RPCInfo) bool {
-	return ri != nil && ri.Config().TransportProtocol()&transport.TTHeader != 0
+	return ri != nil && ri.Config() != nil && ri.Config().TransportProtocol()&transport.TTHeader != 0
 }

@@ -20,8 +20,11 @@
 // kitex.retry.attempts.
 //
 // Status follows the conventions: a failed call marks the CLIENT span Error;
-// the SERVER span is Error only for the server's own faults (not for an
-// unknown method, a cancelled call, or an ACL or limit rejection). A business
+// the SERVER span is Error only for the server's own faults: on gRPC the
+// codes the gRPC conventions list (UNKNOWN, DEADLINE_EXCEEDED,
+// UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS), on Kitex's transports
+// anything but an unknown method, a cancelled call, or an ACL or limit
+// rejection. A business
 // status error is a successful RPC by default; WithBizErrorAsError(true)
 // counts it as an error (error.type "biz_error").
 //

@@ -134,9 +134,18 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 }
 
 // serverFault reports whether a failure seen by the server is the server's
-// own fault. The conventions leave client mistakes (an unknown method, a
-// cancelled call, an ACL or limit rejection) Unset on the server span.
+// own fault. On gRPC the conventions list the codes that make a server span
+// Error (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
+// DATA_LOSS); on Kitex's own transports client mistakes (an unknown method,
+// a cancelled call, an ACL or limit rejection) stay Unset.
 func serverFault(call *rpcmodel.Call) bool {
+	if call.System == rpcmodel.SystemGRPC {
+		switch call.StatusCode() {
+		case "UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS":
+			return true
+		}
+		return false
+	}
 	switch call.ErrorType {
 	case rpcmodel.ErrorTypeUnknownMethod, rpcmodel.ErrorTypeCanceled,
 		rpcmodel.ErrorTypeACL, rpcmodel.ErrorTypeOverLimit:

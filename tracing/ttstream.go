@@ -40,5 +40,5 @@ func (h *ttstreamServerHeader) OnReadStream(ctx context.Context, _ ttstream.IntH
 // the server tracer starts (gRPC and TTHeader streaming), so the span can
 // start in Start with its parent known.
 func headersFirst(ri rpcinfo.RPCInfo) bool {
-	return ri != nil && ri.Config().TransportProtocol()&(transport.GRPC|transport.TTHeaderStreaming) != 0
+	return ri != nil && ri.Config() != nil && ri.Config().TransportProtocol()&(transport.GRPC|transport.TTHeaderStreaming) != 0
 }
