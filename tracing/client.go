@@ -15,7 +15,9 @@ import (
 	ktransmeta "github.com/cloudwego/kitex/pkg/transmeta"
 	"github.com/cloudwego/kitex/transport"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/rpcmodel"
@@ -81,7 +83,35 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 	}
 	ctx, rec := withRecord(ctx, clientKey)
 	rec.span = sp
+	if isStream(ri) {
+		system, method := rpcmodel.SystemOf(ri), rpcmodel.FullMethodOf(ri)
+		rec.stopAbandon = context.AfterFunc(ctx, func() { t.abandon(ctx, rec, system, method) })
+	}
 	return ctx
+}
+
+// abandon ends the span of a stream whose context ended before Kitex
+// finished it (see callRecord.ended), with what is known without the
+// RPCInfo: the method, and the context's error as the failure.
+func (t *clientTracer) abandon(ctx context.Context, rec *callRecord, system, method string) {
+	if !rec.ended.CompareAndSwap(false, true) {
+		return
+	}
+	errType := rpcmodel.ClassifyError(ctx.Err())
+	rec.span.SetAttributes(semconv.RPCSystemNameKey.String(system), semconv.RPCMethod(method),
+		semconv.ErrorTypeKey.String(errType),
+		MessagesSentKey.Int64(rec.sent.Load()), MessagesRecvKey.Int64(rec.recv.Load()))
+	rec.span.SetStatus(codes.Error, "stream abandoned: "+ctx.Err().Error())
+	rec.span.End()
+}
+
+func isStream(ri rpcinfo.RPCInfo) bool {
+	if inv := ri.Invocation(); inv != nil {
+		if mi := inv.MethodInfo(); mi != nil {
+			return mi.IsStreaming()
+		}
+	}
+	return false
 }
 
 // Finish ends the span with the attributes derived from the finished call.
@@ -89,6 +119,12 @@ func (t *clientTracer) Finish(ctx context.Context) {
 	rec := recordFrom(ctx, clientKey)
 	if rec == nil || rec.span == nil {
 		return
+	}
+	if rec.stopAbandon != nil {
+		rec.stopAbandon()
+	}
+	if !rec.ended.CompareAndSwap(false, true) {
+		return // the stream was abandoned and its span already ended
 	}
 	ri := rpcinfo.GetRPCInfo(ctx)
 	var call rpcmodel.Call

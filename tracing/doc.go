@@ -63,9 +63,10 @@
 // A stream gets one span from its creation to its end (normal close, error
 // or cancellation), with kitex.stream.messages.sent/received; with
 // WithMessageEvents also one rpc.message event per message and byte totals.
-// Kitex ends a gRPC client stream when a Recv or Send fails (a cancelled
-// context makes the next one fail) or the stream completes: a client that
-// abandons a stream without calling either again leaves its span open.
+// Kitex finishes a gRPC client stream only when a Recv or Send fails or the
+// stream completes; a caller that cancels the stream's context and walks
+// away would leave it unfinished, so the client Suite ends such a span
+// itself when the context ends (error.type canceled or timeout).
 //
 // # Retries
 //

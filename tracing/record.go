@@ -27,6 +27,13 @@ type callRecord struct {
 	sentBytes   atomic.Int64
 	recvBytes   atomic.Int64
 	attempts    atomic.Int32
+
+	// Client streams only: Kitex finishes a gRPC client stream on a failed
+	// Recv or Send or at its end, never when the caller cancels and walks
+	// away; abandon ends the span then. ended makes the two paths end it
+	// once; stopAbandon unregisters it when Finish comes first.
+	ended       atomic.Bool
+	stopAbandon func() bool
 }
 
 // recordKey tells a client call's record from a server call's: a handler's

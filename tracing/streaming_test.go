@@ -318,3 +318,28 @@ func TestStreamServerErrorEndsSpans(t *testing.T) {
 		}
 	}
 }
+
+// Kitex never finishes a gRPC client stream whose caller cancels and stops
+// calling Recv; the Suite ends its span when the context ends.
+func TestAbandonedStreamSpanEnds(t *testing.T) {
+	e := newEnv(t)
+	c := e.pbStreamClient(e.streamServer(testservice.Protobuf))
+	ctx, cancel := context.WithCancel(context.Background())
+	// The server sends two messages and ends its side; the client reads one,
+	// cancels and never touches the stream again.
+	st, err := c.ServerStream(ctx, &echopb.EchoRequest{Message: "m", Hops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	cl := kindSpan(t, e.waitSpans(2), trace.SpanKindClient)
+	wantAttr(t, cl, "error.type", "canceled")
+	wantAttr(t, cl, "rpc.method", "echopb.StreamService/ServerStream")
+	wantAttr(t, cl, "kitex.stream.messages.received", "1")
+	if cl.Status().Code != codes.Error {
+		t.Errorf("abandoned stream span status %v, want Error", cl.Status())
+	}
+}
