@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/retry"
 	"github.com/cloudwego/kitex/server"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
@@ -79,4 +81,42 @@ func TestRetryAttemptsCounted(t *testing.T) {
 		t.Errorf("client calls = %v, want 1 logical call", got)
 	}
 	e.waitServer(3)
+}
+
+// A client stream its caller cancels and abandons is still counted, once,
+// as a failure of type canceled.
+func TestAbandonedStreamCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	svr, err := testservice.Start("streamer", testservice.Protobuf, &testservice.Handler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svr.Stop() }()
+	c, err := streamservice.NewClient("streamer", client.WithHostPorts(svr.Addr),
+		client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(reg))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := c.ServerStream(ctx, &echopb.EchoRequest{Hops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // and never touch the stream again
+	// The Suite records from a context.AfterFunc goroutine: wait for the
+	// series to appear (an event, polled for at most 10 s).
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.CollectAndCount(reg, "kitex_client_calls_total") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned stream was never counted")
+		}
+		runtime.Gosched()
+	}
+	m := series(t, family(t, reg, "kitex_client_calls_total"), map[string]string{"method": "echopb.StreamService/ServerStream"})
+	if labelValue(m, "error_type") != "canceled" || counterValue(m) != 1 {
+		t.Errorf("abandoned stream counted as %s = %v, want error_type canceled, 1", labelsString(m), counterValue(m))
+	}
 }

@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"errors"
+	"sync/atomic"
+	"time"
 
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/endpoint"
@@ -13,6 +15,7 @@ import (
 	"github.com/cloudwego/kitex/server"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kitexsuite/suite/internal/callctx"
 	"github.com/kitexsuite/suite/rpcmodel"
 )
 
@@ -62,12 +65,23 @@ func newRecorder(side rpcmodel.Side, opts []Option) *recorder {
 
 // Finish-time recording, shared by both sides.
 func (r *recorder) finish(ctx context.Context) {
+	if st := callctx.From[streamRecord](ctx, streamKey{}); st != nil {
+		st.stop()
+		if !st.ended.CompareAndSwap(false, true) {
+			return // abandoned: already recorded
+		}
+	}
 	ri := rpcinfo.GetRPCInfo(ctx)
 	if ri == nil || (r.cfg.filter != nil && !r.cfg.filter(ctx, ri)) {
 		return
 	}
 	var call rpcmodel.Call
 	rpcmodel.Derive(&call, r.side, ri, nil)
+	r.record(ctx, &call)
+}
+
+// record writes one finished call to the backends.
+func (r *recorder) record(ctx context.Context, call *rpcmodel.Call) {
 	peer := call.Caller
 	if r.side == rpcmodel.Client {
 		peer = call.Callee
@@ -76,11 +90,41 @@ func (r *recorder) finish(ctx context.Context) {
 		outcome: call.Outcome.String(), errorType: call.ErrorType}
 	link, linked := spanOf(ctx)
 	if r.prom != nil {
-		r.prom.finished(&call, k, link, linked)
+		r.prom.finished(call, k, link, linked)
 	}
 	if r.otel != nil {
-		r.otel.finished(ctx, &call, k, link, linked)
+		r.otel.finished(ctx, call, k, link, linked)
 	}
+}
+
+// streamRecord is kept for client streams only: Kitex finishes a client
+// stream on a failed Recv or Send or at its end, never when the caller
+// cancels and walks away; abandon records the call then, once.
+type streamRecord struct {
+	ended atomic.Bool
+	stop  func() bool
+}
+
+type streamKey struct{}
+
+// startStream arranges for an abandoned client stream to be recorded when
+// its context ends, with what is known without the RPCInfo.
+func (r *recorder) startStream(ctx context.Context, ri rpcinfo.RPCInfo) context.Context {
+	ctx, st := callctx.With[streamRecord](ctx, streamKey{})
+	call := rpcmodel.Call{Side: rpcmodel.Client, System: rpcmodel.SystemOf(ri), Callee: ri.To().ServiceName(),
+		Outcome: rpcmodel.Failure, Start: time.Now()}
+	call.FullMethod = rpcmodel.FullMethodOf(ri)
+	call.Method = ri.Invocation().MethodName()
+	st.stop = context.AfterFunc(ctx, func() {
+		if !st.ended.CompareAndSwap(false, true) {
+			return
+		}
+		c := call
+		c.End, c.Err = time.Now(), ctx.Err()
+		c.ErrorType = rpcmodel.ClassifyError(c.Err)
+		r.record(ctx, &c)
+	})
+	return ctx
 }
 
 // spanOf finds the call's own span: as a tracing Suite published it, else
@@ -145,14 +189,32 @@ func (r *recorder) streamMessage(ctx context.Context, ri rpcinfo.RPCInfo, err er
 	}
 }
 
-// tracer adapts a recorder to Kitex's stats.Tracer: nothing at Start (no
-// per-call state, no allocation), everything at Finish.
+// tracer adapts a recorder to Kitex's stats.Tracer: nothing at Start for
+// unary calls (no per-call state, no allocation), everything at Finish.
 type tracer struct{ r *recorder }
 
 var _ stats.Tracer = tracer{}
 
-func (t tracer) Start(ctx context.Context) context.Context { return ctx }
-func (t tracer) Finish(ctx context.Context)                { t.r.finish(ctx) }
+func (t tracer) Start(ctx context.Context) context.Context {
+	if t.r.side == rpcmodel.Client {
+		if ri := rpcinfo.GetRPCInfo(ctx); ri != nil && isStream(ri) &&
+			(t.r.cfg.filter == nil || t.r.cfg.filter(ctx, ri)) {
+			return t.r.startStream(ctx, ri)
+		}
+	}
+	return ctx
+}
+
+func (t tracer) Finish(ctx context.Context) { t.r.finish(ctx) }
+
+func isStream(ri rpcinfo.RPCInfo) bool {
+	if inv := ri.Invocation(); inv != nil {
+		if mi := inv.MethodInfo(); mi != nil {
+			return mi.IsStreaming()
+		}
+	}
+	return false
+}
 
 // ServerSuite records the metrics of a Kitex server; pass it to
 // server.WithSuite.
