@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/cloudwego/kitex v0.16.3
 	github.com/kitexsuite/suite v0.0.0
+	github.com/kitexsuite/suite/logging v0.0.0
 	github.com/kitexsuite/suite/metrics v0.0.0-00010101000000-000000000000
 	github.com/kitexsuite/suite/tracing v0.0.0
 	github.com/prometheus/client_golang v1.25.0
@@ -52,6 +53,7 @@ require (
 	github.com/tidwall/pretty v1.2.0 // indirect
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/contrib/bridges/otelslog v0.21.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
@@ -68,6 +70,7 @@ require (
 
 replace (
 	github.com/kitexsuite/suite => ../
+	github.com/kitexsuite/suite/logging => ../logging
 	github.com/kitexsuite/suite/metrics => ../metrics
 	github.com/kitexsuite/suite/tracing => ../tracing
 )

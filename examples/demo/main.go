@@ -8,13 +8,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloudwego/kitex/client"
@@ -32,6 +35,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/logging"
 	"github.com/kitexsuite/suite/metrics"
 	"github.com/kitexsuite/suite/tracing"
 )
@@ -39,7 +43,6 @@ import (
 func main() {
 	calls := flag.Int("calls", 5, "calls to make through the chain")
 	flag.Parse()
-	klog.SetLevel(klog.LevelWarn)
 	if err := run(os.Stdout, *calls); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
@@ -70,7 +73,10 @@ func start() (*chain, error) {
 	opts := func(service string) []tracing.Option {
 		return []tracing.Option{tracing.WithTracerProvider(c.provider(service)), tracing.WithPropagators(prop)}
 	}
-	traceID := func(ctx context.Context) string { return trace.SpanContextFromContext(ctx).TraceID().String() }
+	traceID := func(ctx context.Context) string {
+		klog.CtxInfof(ctx, "handling %s", rpcinfo.GetRPCInfo(ctx).To().ServiceName()) // trace-correlated by the logging adapter
+		return trace.SpanContextFromContext(ctx).TraceID().String()
+	}
 
 	backendOpts, frontendOpts, clientOpts := opts("backend"), opts("frontend"), opts("client")
 	backend, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: traceID},
@@ -108,6 +114,15 @@ func (c *chain) stop() {
 }
 
 func run(w io.Writer, calls int) error {
+	// The application owns Kitex's logger: handlers log through klog, and the
+	// slog adapter adds the ids of each call's span.
+	logs := &lockedBuffer{}
+	logger := logging.NewLogger(logging.WithHandler(slog.NewTextHandler(logs, &slog.HandlerOptions{ReplaceAttr: dropTime})),
+		logging.WithLevel(klog.LevelInfo))
+	prev := klog.DefaultLogger()
+	klog.SetLogger(logger)
+	defer klog.SetLogger(prev)
+
 	c, err := start()
 	if c != nil {
 		defer c.stop()
@@ -154,6 +169,12 @@ func run(w io.Writer, calls int) error {
 		printTree(w, spans, last)
 	}
 	fmt.Fprintf(w, "\nrecorded %d spans in %d traces\n", len(spans), countTraces(spans))
+	fmt.Fprintf(w, "\nhandler logs of call 0 (klog through kitexsuite/logging, slog text):\n")
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, first.String()) {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+	}
 	fmt.Fprintf(w, "\nmetrics (kitex_*_call_duration_seconds, one Prometheus registry):\n")
 	return printMetrics(w, c.reg)
 }
@@ -226,4 +247,30 @@ func countTraces(spans []sdktrace.ReadOnlySpan) int {
 		ids[s.SpanContext().TraceID()] = true
 	}
 	return len(ids)
+}
+
+// dropTime keeps the demo's log lines short.
+func dropTime(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// lockedBuffer collects log lines written on Kitex's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

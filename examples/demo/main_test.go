@@ -17,6 +17,7 @@ func TestDemoPrintsCompleteTrace(t *testing.T) {
 		"frontend   SERVER", "frontend   CLIENT", "backend    SERVER", "client     CLIENT",
 		"biz_status=404", "recorded 15 spans in 3 traces",
 		"server  echo.EchoService/Echo    frontend       3", "biz_error=1 success=2",
+		`msg="handling backend" trace_id=`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
