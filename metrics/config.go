@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
@@ -58,7 +59,8 @@ type config struct {
 }
 
 func newConfig(opts []Option) *config {
-	c := &config{buckets: DefaultBuckets, peerLimit: DefaultPeerLimit, compatBuckets: monitorPrometheusBuckets,
+	// Copies: the defaults are exported slices a caller could change.
+	c := &config{buckets: slices.Clone(DefaultBuckets), peerLimit: DefaultPeerLimit, compatBuckets: slices.Clone(monitorPrometheusBuckets),
 		exemplarEvery: DefaultExemplarInterval}
 	c.setSemconv(os.Getenv("OTEL_SEMCONV_STABILITY_OPT_IN"))
 	for _, o := range opts {

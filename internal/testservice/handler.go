@@ -52,7 +52,7 @@ type Handler struct {
 func (h *Handler) Echo(ctx context.Context, req *Request) (*Response, error) {
 	resp := &Response{Message: req.Message}
 	if h.TraceID != nil {
-		resp.TraceIDs = []string{h.TraceID(ctx)}
+		resp.TraceIDs = []string{h.traceID(ctx)}
 	}
 	if req.Hops > 0 && h.Next != nil {
 		next, err := h.Next(ctx, &Request{Message: req.Message, Hops: req.Hops - 1, Action: req.Action, SleepMs: req.SleepMs})
@@ -88,18 +88,4 @@ func (h *Handler) traceID(ctx context.Context) string {
 		return ""
 	}
 	return h.TraceID(ctx)
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -37,7 +38,7 @@ func (h *Handler) collect(ctx context.Context, recv func() error, sendAndClose f
 	for {
 		err := recv()
 		if err == io.EOF {
-			return sendAndClose(&Response{Message: itoa(n), TraceIDs: []string{h.traceID(ctx)}})
+			return sendAndClose(&Response{Message: strconv.Itoa(n), TraceIDs: []string{h.traceID(ctx)}})
 		}
 		if err != nil {
 			return err
