@@ -17,6 +17,21 @@ type FieldNames struct {
 	TraceFlags string
 }
 
+// Override returns n with every name o sets replacing n's; an empty name
+// in o keeps n's. Every adapter's WithFieldNames applies it.
+func (n FieldNames) Override(o FieldNames) FieldNames {
+	if o.TraceID != "" {
+		n.TraceID = o.TraceID
+	}
+	if o.SpanID != "" {
+		n.SpanID = o.SpanID
+	}
+	if o.TraceFlags != "" {
+		n.TraceFlags = o.TraceFlags
+	}
+	return n
+}
+
 // DefaultFieldNames are trace_id, span_id and trace_flags.
 var DefaultFieldNames = FieldNames{TraceID: "trace_id", SpanID: "span_id", TraceFlags: "trace_flags"}
 

@@ -52,15 +52,7 @@ func WithLevel(l klog.Level) Option {
 // default.
 func WithFieldNames(n FieldNames) Option {
 	return optionFunc(func(c *config) {
-		if n.TraceID != "" {
-			c.names.TraceID = n.TraceID
-		}
-		if n.SpanID != "" {
-			c.names.SpanID = n.SpanID
-		}
-		if n.TraceFlags != "" {
-			c.names.TraceFlags = n.TraceFlags
-		}
+		c.names = c.names.Override(n)
 	})
 }
 
