@@ -176,6 +176,16 @@ func (r *recorder) addInFlight(ctx context.Context, system, method string, d int
 	}
 }
 
+// onStreamSend and onStreamRecv are the stream event handlers of both
+// sides: Kitex's client and server handler structs take the same signatures.
+func (r *recorder) onStreamSend(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamSendEvent) {
+	r.streamMessage(ctx, ri, e.Err, true)
+}
+
+func (r *recorder) onStreamRecv(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamRecvEvent) {
+	r.streamMessage(ctx, ri, e.Err, false)
+}
+
 func (r *recorder) streamMessage(ctx context.Context, ri rpcinfo.RPCInfo, err error, sent bool) {
 	if err != nil || ri == nil {
 		return
@@ -241,12 +251,7 @@ func (s *ServerSuite) Options() []server.Option {
 		server.WithStatsLevel(stats.LevelBase),
 		server.WithMiddleware(r.inFlight),
 		server.WithStreamOptions(server.WithStreamEventHandler(rpcinfo.ServerStreamEventHandler{
-			HandleStreamSendEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamSendEvent) {
-				r.streamMessage(ctx, ri, e.Err, true)
-			},
-			HandleStreamRecvEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamRecvEvent) {
-				r.streamMessage(ctx, ri, e.Err, false)
-			},
+			HandleStreamSendEvent: r.onStreamSend, HandleStreamRecvEvent: r.onStreamRecv,
 		})),
 	}
 }
@@ -274,12 +279,7 @@ func (s *ClientSuite) Options() []client.Option {
 		client.WithStatsLevel(stats.LevelBase), // see ServerSuite.Options
 		client.WithMiddleware(r.inFlight),
 		client.WithStreamOptions(client.WithStreamEventHandler(rpcinfo.ClientStreamEventHandler{
-			HandleStreamSendEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamSendEvent) {
-				r.streamMessage(ctx, ri, e.Err, true)
-			},
-			HandleStreamRecvEvent: func(ctx context.Context, ri rpcinfo.RPCInfo, e rpcinfo.StreamRecvEvent) {
-				r.streamMessage(ctx, ri, e.Err, false)
-			},
+			HandleStreamSendEvent: r.onStreamSend, HandleStreamRecvEvent: r.onStreamRecv,
 		})),
 	}
 }
