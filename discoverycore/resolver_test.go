@@ -1,0 +1,323 @@
+package discoverycore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cloudwego/kitex/pkg/discovery"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// scriptedSource is a Source whose watches do what the test sends them:
+// every Watch call registers a session the test drives.
+type scriptedSource struct {
+	name     string
+	sessions chan *session
+	calls    atomic.Int32
+}
+
+type session struct {
+	target string
+	sink   Sink
+	ctx    context.Context
+	end    chan error // the error Watch returns
+}
+
+func newScriptedSource() *scriptedSource {
+	return &scriptedSource{name: "scripted", sessions: make(chan *session, 16)}
+}
+
+func (s *scriptedSource) Name() string { return s.name }
+
+func (s *scriptedSource) Watch(ctx context.Context, target string, sink Sink) error {
+	s.calls.Add(1)
+	ss := &session{target: target, sink: sink, ctx: ctx, end: make(chan error, 1)}
+	s.sessions <- ss
+	select {
+	case err := <-ss.end:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *scriptedSource) next(t *testing.T) *session {
+	t.Helper()
+	select {
+	case ss := <-s.sessions:
+		return ss
+	case <-time.After(5 * time.Second):
+		t.Fatal("no Watch call")
+		return nil
+	}
+}
+
+func instances(addrs ...string) []discovery.Instance {
+	out := make([]discovery.Instance, len(addrs))
+	for i, a := range addrs {
+		out[i] = NewInstance("tcp", a, 10, nil, time.Time{}, 0)
+	}
+	return out
+}
+
+func addrsOf(res discovery.Result) []string {
+	out := make([]string, len(res.Instances))
+	for i, ins := range res.Instances {
+		out[i] = ins.Address().String()
+	}
+	return out
+}
+
+func TestResolveWaitsForFirstListThenReadsSnapshot(t *testing.T) {
+	src := newScriptedSource()
+	r := NewResolver(src)
+	defer r.Close()
+	got := make(chan discovery.Result)
+	go func() {
+		res, err := r.Resolve(context.Background(), "svc")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- res
+	}()
+	ss := src.next(t)
+	ss.sink.Set(instances("127.0.0.1:1"))
+	res := <-got
+	if fmt.Sprint(addrsOf(res)) != "[127.0.0.1:1]" || !res.Cacheable || res.CacheKey != "svc" {
+		t.Fatalf("first result %+v", res)
+	}
+	ss.sink.Set(instances("127.0.0.1:1", "127.0.0.1:2"))
+	res, err := r.Resolve(context.Background(), "svc")
+	if err != nil || len(res.Instances) != 2 {
+		t.Fatalf("second result %v %v", addrsOf(res), err)
+	}
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("Watch called %d times, want 1", n)
+	}
+}
+
+// resolveFirst resolves target while answering its first Watch with set, and
+// returns that watch session.
+func resolveFirst(t *testing.T, r *Resolver, src *scriptedSource, target string, set []discovery.Instance) (*session, discovery.Result) {
+	t.Helper()
+	type out struct {
+		res discovery.Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		res, err := r.Resolve(context.Background(), target)
+		done <- out{res, err}
+	}()
+	ss := src.next(t)
+	ss.sink.Set(set)
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	return ss, o.res
+}
+
+func TestEmptyIsDeliveredAsEmpty(t *testing.T) {
+	src := newScriptedSource()
+	r := NewResolver(src)
+	defer r.Close()
+	_, res := resolveFirst(t, r, src, "svc", instances())
+	if len(res.Instances) != 0 || !res.Cacheable {
+		t.Fatalf("empty backend: %+v", res)
+	}
+}
+
+func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]metricdata.Aggregation {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]metricdata.Aggregation{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = m.Data
+		}
+	}
+	return out
+}
+
+func TestBrokenWatchKeepsLastKnownGoodAndCountsRestarts(t *testing.T) {
+	src := newScriptedSource()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	r := NewResolver(src, WithSystem("test"), WithMeterProvider(mp), WithRetryBackoff(time.Millisecond, time.Millisecond))
+	defer r.Close()
+	ss, _ := resolveFirst(t, r, src, "svc", instances("127.0.0.1:1", "127.0.0.1:2"))
+
+	ss.end <- errors.New("connection refused")
+	retry := src.next(t) // the resolver restarted the watch after its backoff
+	res, err := r.Resolve(context.Background(), "svc")
+	if err != nil || len(res.Instances) != 2 {
+		t.Fatalf("while broken: %v %v, want the last 2 instances", addrsOf(res), err)
+	}
+	m := collect(t, reader)
+	restarts := m["kitexsuite.discovery.watch.restarts"].(metricdata.Sum[int64]).DataPoints
+	want := attribute.NewSet(attribute.String("discovery.system", "test"), attribute.String("discovery.target", "svc"))
+	if len(restarts) != 1 || restarts[0].Value != 1 || !restarts[0].Attributes.Equals(&want) {
+		t.Fatalf("restarts = %+v", restarts)
+	}
+	if g := m["kitexsuite.discovery.instances"].(metricdata.Gauge[int64]).DataPoints; len(g) != 1 || g[0].Value != 2 {
+		t.Fatalf("instances gauge = %+v", g)
+	}
+	if g := m["kitexsuite.discovery.sync.age"].(metricdata.Gauge[float64]).DataPoints; len(g) != 1 || g[0].Value < 0 {
+		t.Fatalf("sync age = %+v", g)
+	}
+
+	retry.sink.Set(instances("127.0.0.1:3"))
+	res, _ = r.Resolve(context.Background(), "svc")
+	if fmt.Sprint(addrsOf(res)) != "[127.0.0.1:3]" {
+		t.Fatalf("after recovery: %v", addrsOf(res))
+	}
+}
+
+func TestFirstResolveFailsFastWhenTheBackendIsDown(t *testing.T) {
+	src := newScriptedSource()
+	r := NewResolver(src, WithRetryBackoff(time.Hour, time.Hour))
+	defer r.Close()
+	go func() { src.next(t).end <- errors.New("connection refused") }()
+	_, err := r.Resolve(context.Background(), "svc")
+	var ns *NotSyncedError
+	if !errors.As(err, &ns) || ns.Target != "svc" || ns.Err == nil {
+		t.Fatalf("err = %v, want a NotSyncedError carrying the watch error", err)
+	}
+}
+
+func TestResyncRelistsWithoutBackoff(t *testing.T) {
+	src := newScriptedSource()
+	r := NewResolver(src, WithRetryBackoff(time.Hour, time.Hour))
+	defer r.Close()
+	ss, _ := resolveFirst(t, r, src, "svc", instances("127.0.0.1:1"))
+	ss.end <- fmt.Errorf("compacted: %w", ErrResync)
+	src.next(t).sink.Set(instances("127.0.0.1:2")) // an hour's backoff would time this out
+	res, _ := r.Resolve(context.Background(), "svc")
+	if fmt.Sprint(addrsOf(res)) != "[127.0.0.1:2]" {
+		t.Fatalf("after re-list: %v", addrsOf(res))
+	}
+}
+
+func TestOneWatchPerTargetSharedByConcurrentClients(t *testing.T) {
+	src := newScriptedSource()
+	r := NewResolver(src)
+	defer r.Close()
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if res, err := r.Resolve(context.Background(), "svc"); err != nil || len(res.Instances) != 1 {
+				t.Errorf("resolve: %v %v", addrsOf(res), err)
+			}
+		}()
+	}
+	src.next(t).sink.Set(instances("127.0.0.1:1"))
+	wg.Wait()
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("Watch called %d times for one target, want 1", n)
+	}
+}
+
+func TestIdleWatchStopsAndRestartsOnDemand(t *testing.T) {
+	src := newScriptedSource()
+	r := NewResolver(src, WithIdleTimeout(20*time.Millisecond))
+	defer r.Close()
+	ss, _ := resolveFirst(t, r, src, "svc", instances("127.0.0.1:1"))
+	select {
+	case <-ss.ctx.Done(): // nobody resolved it for the idle timeout
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle watch still running")
+	}
+	_, res := resolveFirst(t, r, src, "svc", instances("127.0.0.1:2"))
+	if fmt.Sprint(addrsOf(res)) != "[127.0.0.1:2]" {
+		t.Fatalf("restarted watch served %v", addrsOf(res))
+	}
+}
+
+func TestSourceClosedStopsTheWatch(t *testing.T) {
+	src := newScriptedSource()
+	r := NewResolver(src, WithRetryBackoff(time.Hour, time.Hour))
+	defer r.Close()
+	ss, _ := resolveFirst(t, r, src, "svc", instances("127.0.0.1:1"))
+	ss.end <- fmt.Errorf("etcd client: %w", ErrSourceClosed)
+	<-ss.ctx.Done() // the resolver dropped the watch instead of retrying
+	// The next Resolve starts a new watch, which fails the same way.
+	go func() { src.next(t).end <- ErrSourceClosed }()
+	if _, err := r.Resolve(context.Background(), "svc"); !errors.Is(err, ErrSourceClosed) {
+		t.Fatalf("err = %v, want ErrSourceClosed", err)
+	}
+}
+
+func TestCloseStopsEveryWatch(t *testing.T) {
+	src := newScriptedSource()
+	r := NewResolver(src)
+	a, _ := resolveFirst(t, r, src, "a", instances("127.0.0.1:1"))
+	b, _ := resolveFirst(t, r, src, "b", instances("127.0.0.1:2"))
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if a.ctx.Err() == nil || b.ctx.Err() == nil {
+		t.Fatal("Close left a watch running")
+	}
+	if _, err := r.Resolve(context.Background(), "a"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Resolve after Close: %v", err)
+	}
+}
+
+func TestDiff(t *testing.T) {
+	tagged := func(addr string, w int, tags map[string]string) discovery.Instance {
+		return NewInstance("tcp", addr, w, tags, time.Time{}, 0)
+	}
+	prev := discovery.Result{Instances: []discovery.Instance{
+		tagged("a:1", 10, map[string]string{"zone": "x"}),
+		tagged("b:1", 10, nil),
+		tagged("c:1", 10, nil),
+	}}
+	next := discovery.Result{Cacheable: true, Instances: []discovery.Instance{
+		tagged("a:1", 10, map[string]string{"zone": "y"}), // tag changed
+		tagged("b:1", 20, nil),                            // weight changed
+		tagged("d:1", 10, nil),                            // added; c removed
+	}}
+	ch, changed := Diff("key", prev, next)
+	if !changed || len(ch.Added) != 1 || len(ch.Updated) != 2 || len(ch.Removed) != 1 {
+		t.Fatalf("changed=%v added=%d updated=%d removed=%d", changed, len(ch.Added), len(ch.Updated), len(ch.Removed))
+	}
+	if ch.Result.CacheKey != "key" || !ch.Result.Cacheable {
+		t.Fatalf("result %+v", ch.Result)
+	}
+	if _, kitexSees := discovery.DefaultDiff("key", discovery.Result{Instances: prev.Instances[:1]}, discovery.Result{Instances: next.Instances[:1]}); kitexSees {
+		t.Fatal("Kitex's DefaultDiff now notices tags; Diff may no longer be needed")
+	}
+	if _, changed := Diff("key", next, next); changed {
+		t.Fatal("identical snapshot reported as changed")
+	}
+}
+
+func TestBackoffGrowsWithJitterAndResets(t *testing.T) {
+	b := Backoff{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond}
+	for i, hi := range []time.Duration{100, 200, 400, 400} {
+		d := b.Next()
+		if hi *= time.Millisecond; d < hi/2 || d > hi {
+			t.Fatalf("attempt %d: %v outside [%v, %v]", i, d, hi/2, hi)
+		}
+	}
+	b.Reset()
+	if d := b.Next(); d > 100*time.Millisecond {
+		t.Fatalf("after Reset: %v", d)
+	}
+}
