@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
+	"github.com/kitexsuite/suite/e2e/harness"
 	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
@@ -33,6 +34,9 @@ func TestMain(m *testing.M) {
 	}
 	for _, fn := range testservice.KitexBackgroundStacks {
 		opts = append(opts, goleak.IgnoreAnyFunction(fn))
+	}
+	for _, fn := range harness.EtcdBackgroundGoroutines {
+		opts = append(opts, goleak.IgnoreTopFunction(fn))
 	}
 	goleak.VerifyTestMain(m, opts...)
 }

@@ -1,0 +1,179 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloudwego/kitex/pkg/discovery"
+	"github.com/cloudwego/kitex/pkg/klog"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kitexsuite/suite/discoverycore"
+)
+
+// NewResolver returns a Kitex resolver (for client.WithResolver) that
+// lists each target once, then watches it from exactly the next revision
+// and serves Resolve from the shared in-memory snapshot. TLS and
+// username/password are configured on cli (clientv3.Config), not here.
+// Close the resolver at shutdown to stop its watches.
+func NewResolver(cli *clientv3.Client, opts ...Option) *discoverycore.Resolver {
+	cfg := newConfig(opts)
+	src := &source{cli: cli, maxValue: cfg.maxValue, prefixes: []string{cfg.prefix}, logged: map[string]int64{}}
+	if cfg.contribRead && cfg.prefix != ContribPrefix {
+		src.prefixes = append(src.prefixes, ContribPrefix)
+	}
+	// Kitex caches balancers by resolver name, so the name carries
+	// everything that changes what Resolve returns, including the client.
+	src.name = fmt.Sprintf("kitexsuite-etcd(%s;%s;%p)", strings.Join(cli.Endpoints(), ","), strings.Join(src.prefixes, "+"), cli)
+	core := append([]discoverycore.Option{discoverycore.WithSystem("etcd")}, cfg.core...)
+	return discoverycore.NewResolver(src, core...)
+}
+
+// source is the etcd side of a resolver: one Get, then one Watch per prefix.
+type source struct {
+	cli      *clientv3.Client
+	name     string
+	prefixes []string // ours first: where both list an address, ours wins
+	maxValue int
+
+	mu     sync.Mutex
+	logged map[string]int64 // malformed key -> mod revision already logged
+}
+
+func (s *source) Name() string { return s.name }
+
+// Watch implements discoverycore.Source.
+func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Sink) error {
+	if s.cli.Ctx().Err() != nil {
+		return discoverycore.ErrSourceClosed
+	}
+	// Require a leader so a member cut off from its cluster breaks the
+	// watch instead of silently serving a stale view.
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+
+	byPrefix := make([]map[string]discovery.Instance, len(s.prefixes))
+	chans := make([]clientv3.WatchChan, 2) // a nil channel never fires
+	for i, p := range s.prefixes {
+		keyPrefix := serviceKeyPrefix(p, target)
+		resp, err := s.cli.Get(ctx, keyPrefix, clientv3.WithPrefix())
+		if err != nil {
+			return s.wrap(fmt.Errorf("list %s: %w", keyPrefix, err))
+		}
+		byPrefix[i] = make(map[string]discovery.Instance, len(resp.Kvs))
+		for _, kv := range resp.Kvs {
+			s.put(byPrefix[i], kv)
+		}
+		chans[i] = s.cli.Watch(ctx, keyPrefix, clientv3.WithPrefix(),
+			clientv3.WithRev(resp.Header.Revision+1), clientv3.WithProgressNotify())
+	}
+	sink.Set(merge(byPrefix))
+
+	progress := time.NewTicker(progressInterval)
+	defer progress.Stop()
+	for {
+		var (
+			resp clientv3.WatchResponse
+			ok   bool
+			i    int
+		)
+		select {
+		case resp, ok = <-chans[0]:
+		case resp, ok = <-chans[1]:
+			i = 1
+		case <-progress.C:
+			// The answer arrives on the watch channels as a progress
+			// notification; a failed request shows as a growing sync age.
+			_ = s.cli.RequestProgress(ctx)
+			continue
+		}
+		if !ok {
+			return s.wrap(errors.New("watch channel closed"))
+		}
+		if err := resp.Err(); err != nil {
+			if resp.CompactRevision != 0 {
+				return fmt.Errorf("revision %d was compacted: %w", resp.CompactRevision, discoverycore.ErrResync)
+			}
+			return s.wrap(err)
+		}
+		if resp.IsProgressNotify() {
+			sink.Alive()
+			continue
+		}
+		for _, ev := range resp.Events {
+			if ev.Type == mvccpb.DELETE {
+				delete(byPrefix[i], string(ev.Kv.Key))
+				s.forget(string(ev.Kv.Key))
+				continue
+			}
+			s.put(byPrefix[i], ev.Kv)
+		}
+		sink.Set(merge(byPrefix))
+	}
+}
+
+// wrap marks errors caused by a closed client, which end the watch for good.
+func (s *source) wrap(err error) error {
+	if s.cli.Ctx().Err() != nil {
+		return fmt.Errorf("%w: %w", discoverycore.ErrSourceClosed, err)
+	}
+	return err
+}
+
+// put decodes kv into set, or drops it from set and logs it once per
+// revision when it is not a valid instance.
+func (s *source) put(set map[string]discovery.Instance, kv *mvccpb.KeyValue) {
+	key := string(kv.Key)
+	ins, err := decode(key, kv.Value, s.maxValue)
+	if err == nil {
+		set[key] = ins
+		s.forget(key)
+		return
+	}
+	delete(set, key)
+	s.mu.Lock()
+	seen := s.logged[key] == kv.ModRevision
+	s.logged[key] = kv.ModRevision
+	s.mu.Unlock()
+	if !seen {
+		klog.Warnf("%v", err)
+	}
+}
+
+func (s *source) forget(key string) {
+	s.mu.Lock()
+	delete(s.logged, key)
+	s.mu.Unlock()
+}
+
+// merge flattens the per-prefix sets into one snapshot, one instance per
+// address, the first prefix winning.
+func merge(byPrefix []map[string]discovery.Instance) []discovery.Instance {
+	n := 0
+	for _, m := range byPrefix {
+		n += len(m)
+	}
+	out := make([]discovery.Instance, 0, n)
+	if len(byPrefix) == 1 {
+		for _, ins := range byPrefix[0] {
+			out = append(out, ins)
+		}
+		return out
+	}
+	seen := make(map[string]struct{}, n)
+	for _, m := range byPrefix {
+		for _, ins := range m {
+			addr := ins.Address().String()
+			if _, dup := seen[addr]; !dup {
+				seen[addr] = struct{}{}
+				out = append(out, ins)
+			}
+		}
+	}
+	return out
+}
