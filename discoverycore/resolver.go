@@ -77,6 +77,7 @@ type Resolver struct {
 	mu      sync.RWMutex
 	watches map[string]*watch
 	closed  bool
+	final   map[string][]discovery.Instance // last snapshots, served after Close
 }
 
 var _ discovery.Resolver = (*Resolver)(nil)
@@ -115,6 +116,9 @@ func (r *Resolver) Resolve(ctx context.Context, target string) (discovery.Result
 	if w == nil {
 		var err error
 		if w, err = r.start(target); err != nil {
+			if final, ok := r.finalSnapshot(target); ok {
+				return result(target, final), nil
+			}
 			return discovery.Result{}, err
 		}
 	}
@@ -160,15 +164,25 @@ func (r *Resolver) start(target string) (*watch, error) {
 	return w, nil
 }
 
-// Close stops every watch and waits for them. Resolve fails with ErrClosed
-// afterwards; Kitex's balancers keep the last result they had. Use it at
+// Close stops every watch and waits for them. Afterwards Resolve serves
+// each target's last snapshot, frozen — Kitex's balancer caches keep
+// polling a resolver until they expire, and have no way to be told it
+// closed — and fails with ErrClosed for targets it never listed. Use it at
 // process shutdown and in tests.
 func (r *Resolver) Close() error {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
 	r.closed = true
+	r.final = make(map[string][]discovery.Instance, len(r.watches))
 	ws := make([]*watch, 0, len(r.watches))
-	for _, w := range r.watches {
+	for target, w := range r.watches {
 		ws = append(ws, w)
+		if s := w.snap.Load(); s != nil {
+			r.final[target] = *s
+		}
 	}
 	clear(r.watches)
 	r.mu.Unlock()
@@ -176,6 +190,13 @@ func (r *Resolver) Close() error {
 		w.stop()
 	}
 	return r.stats.close()
+}
+
+func (r *Resolver) finalSnapshot(target string) ([]discovery.Instance, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.final[target]
+	return s, ok
 }
 
 // remove forgets w if it is still the current watch of its target and,

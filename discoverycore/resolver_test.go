@@ -274,8 +274,15 @@ func TestCloseStopsEveryWatch(t *testing.T) {
 	if a.ctx.Err() == nil || b.ctx.Err() == nil {
 		t.Fatal("Close left a watch running")
 	}
-	if _, err := r.Resolve(context.Background(), "a"); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Resolve after Close: %v", err)
+	// Kitex's balancers keep polling: they get the frozen last snapshot.
+	if res, err := r.Resolve(context.Background(), "a"); err != nil || fmt.Sprint(addrsOf(res)) != "[127.0.0.1:1]" {
+		t.Fatalf("Resolve of a known target after Close: %v %v", addrsOf(res), err)
+	}
+	if _, err := r.Resolve(context.Background(), "c"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Resolve of a new target after Close: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }
 

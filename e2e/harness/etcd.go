@@ -16,6 +16,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 const (
@@ -144,12 +146,24 @@ func (e *Etcd) compact() error {
 	return nil
 }
 
+// ReconnectQuickly caps gRPC's reconnect backoff at one second. gRPC's
+// default grows to two minutes, so after a long etcd outage a client may
+// wait that long before it even tries again; production clients want the
+// same option (see the registry/etcd package documentation).
+func ReconnectQuickly() grpc.DialOption {
+	return grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+		MinConnectTimeout: time.Second,
+	})
+}
+
 // newClient returns a new client of the server logging to its log buffer.
 func (e *Etcd) newClient() (*clientv3.Client, error) {
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:   e.Endpoints(),
 		DialTimeout: etcdDialTimeout,
 		Logger:      e.logger.Named("client"),
+		DialOptions: []grpc.DialOption{ReconnectQuickly()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new client of %v: %w", e.Endpoints(), err)
