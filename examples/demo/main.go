@@ -1,10 +1,12 @@
-// Command demo runs a three-service Kitex chain in one process on loopback
-// (client → frontend → backend), traced and measured by the kitexsuite
-// suites, and prints what it observed: span trees and per-method metrics.
+// Command demo runs a Kitex chain in one process on loopback (client →
+// frontend → two backend instances), traced, measured and discovered by the
+// kitexsuite modules, and prints what it observed: the registry, span
+// trees, trace-correlated logs and per-method metrics.
 //
-// Each service has its own TracerProvider (so its own service.name), all
-// recording into one in-memory recorder: nothing to install, nothing left
-// behind.
+// Servers register in an etcd embedded in the process and clients find
+// them through the etcd resolver; each service has its own TracerProvider
+// (so its own service.name), all recording into one in-memory recorder:
+// nothing to install, nothing left behind.
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +29,7 @@ import (
 	"github.com/cloudwego/kitex/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -34,9 +38,11 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kitexsuite/suite/discoverycore"
 	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/logging"
 	"github.com/kitexsuite/suite/metrics"
+	etcdreg "github.com/kitexsuite/suite/registry/etcd"
 	"github.com/kitexsuite/suite/tracing"
 )
 
@@ -49,8 +55,13 @@ func main() {
 	}
 }
 
-// chain is the running demo: three providers, one recorder, two servers.
+// chain is the running demo: an embedded etcd, three providers, one
+// recorder, three servers.
 type chain struct {
+	etcd      *embeddedEtcd
+	cli       *clientv3.Client
+	resolver  *discoverycore.Resolver
+	backends  []*testservice.Server
 	reg       *prometheus.Registry // every service's metrics (one process)
 	rec       *tracetest.SpanRecorder
 	providers []*sdktrace.TracerProvider
@@ -68,6 +79,17 @@ func (c *chain) provider(service string) *sdktrace.TracerProvider {
 
 func start() (*chain, error) {
 	c := &chain{rec: tracetest.NewSpanRecorder(), reg: prometheus.NewRegistry()}
+	var err error
+	if c.etcd, err = startEtcd(); err != nil {
+		return nil, err
+	}
+	if c.cli, err = c.etcd.client(); err != nil {
+		return c, err
+	}
+	registry := etcdreg.NewRegistry(c.cli, etcdreg.WithDrainDelay(200*time.Millisecond))
+	c.resolver = etcdreg.NewResolver(c.cli)
+	discovered := []client.Option{client.WithResolver(c.resolver), discoverycore.WithFastRefresh(nil, 0)}
+
 	measured := func() []metrics.Option { return []metrics.Option{metrics.WithRegisterer(c.reg)} }
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	opts := func(service string) []tracing.Option {
@@ -79,29 +101,70 @@ func start() (*chain, error) {
 	}
 
 	backendOpts, frontendOpts, clientOpts := opts("backend"), opts("frontend"), opts("client")
-	backend, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: traceID},
-		server.WithSuite(tracing.NewServerSuite(backendOpts...)), server.WithSuite(metrics.NewServerSuite(measured()...)))
-	if err != nil {
-		return nil, err
+	for range 2 {
+		backend, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: traceID},
+			server.WithSuite(tracing.NewServerSuite(backendOpts...)), server.WithSuite(metrics.NewServerSuite(measured()...)),
+			server.WithRegistry(registry))
+		if err != nil {
+			return c, err
+		}
+		c.servers = append(c.servers, backend)
+		c.backends = append(c.backends, backend)
 	}
-	c.servers = append(c.servers, backend)
-	toBackend, err := testservice.NewForward(testservice.Thrift, "backend", backend.Addr,
+	toBackend, err := testservice.NewForward(testservice.Thrift, "backend", "", append(discovered,
 		client.WithSuite(tracing.NewClientSuite(frontendOpts...)), client.WithSuite(metrics.NewClientSuite(measured()...)),
-		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "frontend"}))
+		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "frontend"}))...)
 	if err != nil {
 		return c, err
 	}
 	frontend, err := testservice.Start("frontend", testservice.Thrift, &testservice.Handler{Next: toBackend, TraceID: traceID},
-		server.WithSuite(tracing.NewServerSuite(frontendOpts...)), server.WithSuite(metrics.NewServerSuite(measured()...)))
+		server.WithSuite(tracing.NewServerSuite(frontendOpts...)), server.WithSuite(metrics.NewServerSuite(measured()...)),
+		server.WithRegistry(registry))
 	if err != nil {
 		return c, err
 	}
 	c.servers = append(c.servers, frontend)
-	c.entry, err = testservice.NewForward(testservice.Thrift, "frontend", frontend.Addr,
+	c.entry, err = testservice.NewForward(testservice.Thrift, "frontend", "", append(discovered,
 		client.WithSuite(tracing.NewClientSuite(clientOpts...)), client.WithSuite(metrics.NewClientSuite(measured()...)),
-		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "client"}))
+		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "client"}))...)
 	c.root = c.providers[len(c.providers)-1].Tracer("demo")
 	return c, err
+}
+
+// discover waits until every server is registered and resolvable, and
+// prints the registry.
+func (c *chain) discover(w io.Writer) error {
+	backends := []string{c.backends[0].Addr, c.backends[1].Addr}
+	took, err := awaitInstances(c.resolver, "backend", backends)
+	if err != nil {
+		return err
+	}
+	if _, err := awaitInstances(c.resolver, "frontend", []string{c.servers[2].Addr}); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "discovery: embedded etcd at %s; servers registered (Kitex registers 1 s after Run, resolved after %v):\n",
+		c.etcd.url, took.Round(time.Millisecond))
+	return printRegistry(w, c.cli, etcdreg.DefaultPrefix+"/")
+}
+
+// drain stops one backend instance and reports how soon the frontend's
+// resolver stopped listing it.
+func (c *chain) drain(w io.Writer) error {
+	gone, left := c.backends[1], c.backends[0]
+	stopped := make(chan error, 1)
+	start := time.Now()
+	go func() { stopped <- gone.Stop() }() // Deregister revokes the lease, then drains 200 ms
+	took, err := awaitInstances(c.resolver, "backend", []string{left.Addr})
+	if err != nil {
+		return err
+	}
+	if err := <-stopped; err != nil {
+		return err
+	}
+	c.servers = slices.DeleteFunc(c.servers, func(s *testservice.Server) bool { return s == gone })
+	fmt.Fprintf(w, "\nbackend %s stopped: deregistered, resolver saw it gone after %v, server closed after %v (drain)\n",
+		gone.Addr, took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func (c *chain) stop() {
@@ -110,6 +173,15 @@ func (c *chain) stop() {
 	}
 	for _, tp := range c.providers {
 		_ = tp.Shutdown(context.Background())
+	}
+	if c.resolver != nil {
+		_ = c.resolver.Close()
+	}
+	if c.cli != nil {
+		_ = c.cli.Close()
+	}
+	if c.etcd != nil {
+		c.etcd.stop()
 	}
 }
 
@@ -130,7 +202,11 @@ func run(w io.Writer, calls int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "kitexsuite demo: client → frontend → backend on loopback, %d calls\n\n", calls)
+	fmt.Fprintf(w, "kitexsuite demo: client → frontend → backend (2 instances) on loopback, %d calls\n\n", calls)
+	if err := c.discover(w); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
 
 	var first, last trace.TraceID
 	for i := 0; i < calls; i++ {
@@ -153,6 +229,9 @@ func run(w io.Writer, calls int) error {
 			first = span.SpanContext().TraceID()
 		}
 		last = span.SpanContext().TraceID()
+	}
+	if err := c.drain(w); err != nil {
+		return err
 	}
 	// Servers end their spans after replying; stopping them first makes
 	// every span of every call final before the tree is printed.

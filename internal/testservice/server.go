@@ -103,10 +103,12 @@ func ProtobufClient(c pbecho.Client) Forward {
 	}
 }
 
-// NewForward builds a client of the given codec for addr and returns it as a
-// Forward.
+// NewForward builds a client of the given codec for addr (or, when addr is
+// empty, for whatever the resolver in opts finds) and returns it as a Forward.
 func NewForward(codec Codec, service, addr string, opts ...client.Option) (Forward, error) {
-	opts = append([]client.Option{client.WithHostPorts(addr)}, opts...)
+	if addr != "" { // else opts carry a resolver
+		opts = append([]client.Option{client.WithHostPorts(addr)}, opts...)
+	}
 	switch codec {
 	case Thrift:
 		c, err := echoservice.NewClient(service, opts...)

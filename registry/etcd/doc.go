@@ -34,6 +34,22 @@
 // and keepalives are configured the etcd way, once, and shared by the
 // registry and the resolver.
 //
+// Cap gRPC's reconnect backoff on that client. Its default grows to two
+// minutes, so after a long etcd outage the client may not even try to
+// reconnect — and the registry cannot register again — for that long:
+//
+//	cli, err := clientv3.New(clientv3.Config{
+//		Endpoints:   endpoints,
+//		DialTimeout: 5 * time.Second,
+//		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+//			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+//			MinConnectTimeout: time.Second,
+//		})},
+//	})
+//
+// With it, servers are registered again within a second of etcd returning
+// after a 30 s outage (TestEtcdOutageServesLastKnownGood in the e2e module).
+//
 // # Migrating from kitex-contrib registry-etcd
 //
 // Our value is a superset of registry-etcd's (network, address, weight,
