@@ -4,11 +4,13 @@ go 1.26.0
 
 require (
 	github.com/cloudwego/kitex v0.16.3
+	github.com/kitex-contrib/registry-etcd v0.2.4
 	github.com/kitexsuite/suite v0.0.0
 	github.com/kitexsuite/suite/logging v0.0.0
 	github.com/kitexsuite/suite/logging/logrus v0.0.0
 	github.com/kitexsuite/suite/logging/zap v0.0.0
 	github.com/kitexsuite/suite/metrics v0.0.0
+	github.com/kitexsuite/suite/registry/etcd v0.0.0
 	github.com/kitexsuite/suite/tracing v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
@@ -17,9 +19,11 @@ require (
 	go.etcd.io/etcd/server/v3 v3.7.3
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
+	go.opentelemetry.io/otel/sdk/metric v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
+	google.golang.org/grpc v1.83.2
 )
 
 require (
@@ -100,9 +104,8 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/genproto v0.0.0-20261026165753-2ffab32bce7e // indirect
-	google.golang.org/genproto/googleapis/api v0.0.0-20261019180522-ce908d29299b // indirect
-	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b // indirect
-	google.golang.org/grpc v1.83.2 // indirect
+	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
@@ -116,5 +119,6 @@ replace (
 	github.com/kitexsuite/suite/logging/logrus => ../logging/logrus
 	github.com/kitexsuite/suite/logging/zap => ../logging/zap
 	github.com/kitexsuite/suite/metrics => ../metrics
+	github.com/kitexsuite/suite/registry/etcd => ../registry/etcd
 	github.com/kitexsuite/suite/tracing => ../tracing
 )
