@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"google.golang.org/grpc"
 
 	"github.com/kitexsuite/suite/discoverycore"
 	"github.com/kitexsuite/suite/e2e/harness"
@@ -155,6 +156,37 @@ func TestEtcdRegistrationHeals(t *testing.T) {
 		}
 		awaitLease(t, cli, key, old, 10*time.Second)
 	})
+}
+
+// TestEtcdLeaseExpiryHeals partitions a server's registry from etcd for
+// longer than its lease TTL: etcd expires the lease and deletes the key,
+// clients stop seeing the server, and once the partition heals the registry
+// registers it again under a new lease.
+func TestEtcdLeaseExpiryHeals(t *testing.T) {
+	srv := harness.StartEtcd(t)
+	admin := srv.Client(t)
+	proxy := harness.StartProxy(t, strings.TrimPrefix(srv.Endpoints()[0], "http://"))
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{proxy.URL()}, DialTimeout: 5 * time.Second,
+		DialOptions: []grpc.DialOption{harness.ReconnectQuickly()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	reg := etcd.NewRegistry(cli, etcd.WithTTL(2*time.Second), etcd.WithDrainDelay(0))
+	s := startRegistered(t, "echo", reg)
+	defer s.Stop()
+	r := etcd.NewResolver(admin)
+	defer r.Close()
+	key := etcd.DefaultPrefix + "/echo/" + s.Addr
+	old := awaitLeaseAny(t, admin, key)
+	awaitResolved(t, r, "echo", "the server", hasExactly(s.Addr))
+
+	proxy.Block()
+	awaitResolved(t, r, "echo", "the lease expire", hasExactly()) // etcd deleted the key
+	proxy.Unblock()
+	took := awaitLease(t, admin, key, old, 15*time.Second)
+	t.Logf("registered again %v after the partition healed", took.Round(time.Millisecond))
+	awaitResolved(t, r, "echo", "the server again", hasExactly(s.Addr))
 }
 
 // awaitLeaseAny waits for the first registration (Kitex registers one

@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kitexsuite/suite/discoverycore"
 )
 
 func TestDecodeRejectsMalformedValues(t *testing.T) {
@@ -58,4 +62,33 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("weight %d reached the balancer", ins.Weight())
 		}
 	})
+}
+
+func TestResolverNameIsUniquePerConfiguration(t *testing.T) {
+	a, err := clientv3.New(clientv3.Config{Endpoints: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := clientv3.New(clientv3.Config{Endpoints: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	names := map[string]string{}
+	for what, r := range map[string]*discoverycore.Resolver{
+		"default":      NewResolver(a),
+		"other prefix": NewResolver(a, WithPrefix("other")),
+		"contrib read": NewResolver(a, WithContribLayoutRead()),
+		"other client": NewResolver(b),
+	} {
+		if prev, dup := names[r.Name()]; dup {
+			t.Errorf("%s and %s share the name %q: Kitex would share their balancers", what, prev, r.Name())
+		}
+		names[r.Name()] = what
+		_ = r.Close()
+	}
+	if NewResolver(a).Name() != NewResolver(a).Name() {
+		t.Error("equal configurations got different names")
+	}
 }
