@@ -20,7 +20,11 @@
 // Each target is followed by blocking queries on the health endpoint
 // (passing instances only) from the last index; Resolve reads the shared
 // in-memory snapshot. An agent that cannot be reached leaves the last known
-// set serving; an authoritative empty answer is delivered as empty. Entries
+// set serving; an authoritative empty answer is delivered as empty. An
+// agent that restarted and lost its registrations (its index went
+// backwards) is not authoritative until servers had time to register again:
+// for [DefaultResetSettle] after such a reset, missing instances are kept
+// ([WithResetSettle]). Entries
 // with a bogus address or port, an empty tag key or malformed meta are
 // skipped and logged once, never a panic. [WithDatacenter], [WithTags],
 // [WithStaleReads] and [WithConsistentReads] shape the query. Pair it with

@@ -24,6 +24,10 @@ const (
 	// DefaultWaitTime bounds each blocking query; an unchanged answer
 	// confirms the snapshot (the sync-age self-metric).
 	DefaultWaitTime = 30 * time.Second
+	// DefaultResetSettle is how long, after the Consul index went backwards
+	// (an agent restart that lost its registrations), the resolver keeps
+	// instances missing from the answers: one default TTL, three heartbeats.
+	DefaultResetSettle = 10 * time.Second
 	// requestTimeout bounds the registry's non-blocking requests.
 	requestTimeout = 3 * time.Second
 )
@@ -47,11 +51,12 @@ type config struct {
 	stale         bool
 	consistent    bool
 	wait          time.Duration
+	settle        time.Duration
 	core          []discoverycore.Option
 }
 
 func newConfig(opts []Option) config {
-	c := config{ttl: DefaultTTL, deregAfter: DefaultDeregisterCriticalAfter, drain: DefaultDrainDelay, wait: DefaultWaitTime}
+	c := config{ttl: DefaultTTL, deregAfter: DefaultDeregisterCriticalAfter, drain: DefaultDrainDelay, wait: DefaultWaitTime, settle: DefaultResetSettle}
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -140,6 +145,13 @@ func WithWaitTime(d time.Duration) Option {
 			c.wait = d
 		}
 	})
+}
+
+// WithResetSettle sets how long the resolver keeps instances missing from
+// its answers after the Consul index went backwards (default
+// [DefaultResetSettle]); 0 applies such answers at once.
+func WithResetSettle(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.settle = max(d, 0) })
 }
 
 // WithDiscoveryOptions passes options to the shared discovery core

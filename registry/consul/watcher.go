@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cloudwego/kitex/pkg/discovery"
 	"github.com/cloudwego/kitex/pkg/klog"
@@ -21,7 +22,7 @@ import (
 // at shutdown to stop its watches.
 func NewResolver(cli *api.Client, opts ...Option) *discoverycore.Resolver {
 	cfg := newConfig(opts)
-	src := &source{cli: cli, cfg: cfg, logged: map[string]uint64{}}
+	src := &source{cli: cli, cfg: cfg, logged: map[string]uint64{}, targets: map[string]*targetState{}}
 	// Kitex caches balancers by resolver name, so the name carries
 	// everything that changes what Resolve returns, including the client.
 	src.name = fmt.Sprintf("kitexsuite-consul(dc=%s;tags=%s;stale=%t;consistent=%t;%p)",
@@ -36,18 +37,38 @@ type source struct {
 	cfg  config
 	name string
 
-	mu     sync.Mutex
-	logged map[string]uint64 // malformed service ID -> modify index already logged
+	mu      sync.Mutex
+	logged  map[string]uint64       // malformed service ID -> modify index already logged
+	targets map[string]*targetState // survives watch restarts
+}
+
+// targetState is what a target's watch remembers across restarts: the
+// last index seen and the last set published.
+type targetState struct {
+	index uint64
+	last  []discovery.Instance
 }
 
 func (s *source) Name() string { return s.name }
 
 // Watch implements discoverycore.Source.
+//
+// A Consul index that goes backwards means the agent (or the cluster)
+// restarted and may have lost its registrations; registries register again
+// within their heartbeat interval. For the settle period after such a
+// reset, instances missing from the answers are kept (new ones are added at
+// once), so a restart of the agent does not empty the clients' balancers.
 func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Sink) error {
-	var index uint64
+	st := s.state(target)
+	var index uint64 // 0: list first, also after a restart of the watch
+	var settleUntil time.Time
 	for {
+		wait := s.cfg.wait
+		if rest := time.Until(settleUntil); rest > 0 {
+			wait = min(wait, rest+10*time.Millisecond) // wake up when the settle period ends
+		}
 		q := &api.QueryOptions{
-			WaitIndex: index, WaitTime: s.cfg.wait, Datacenter: s.cfg.datacenter,
+			WaitIndex: index, WaitTime: wait, Datacenter: s.cfg.datacenter,
 			AllowStale: s.cfg.stale, RequireConsistent: s.cfg.consistent,
 		}
 		entries, meta, err := s.cli.Health().ServiceMultipleTags(target, s.cfg.tags, true, q.WithContext(ctx))
@@ -63,17 +84,64 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 			return &PermissionError{Op: "resolve " + target, Permission: fmt.Sprintf("service:read on %q and node:read on its nodes", target),
 				Err: fmt.Errorf("consul filtered the result by ACLs")}
 		}
-		switch {
-		case meta.LastIndex < index || meta.LastIndex == 0:
-			index = 0 // the index went backwards (a snapshot restore): list again
-			sink.Set(s.decode(entries))
-		case meta.LastIndex == index:
+		if meta.LastIndex < st.index && s.cfg.settle > 0 {
+			settleUntil = time.Now().Add(s.cfg.settle)
+			klog.Warnf("kitexsuite/consul: index of %q went back from %d to %d (agent restarted?); keeping missing instances for %v while servers register again",
+				target, st.index, meta.LastIndex, s.cfg.settle)
+		}
+		unchanged := index != 0 && meta.LastIndex == index
+		index, st.index = meta.LastIndex, meta.LastIndex
+		if index == 0 {
+			index = 1 // Consul's advice: never block on index 0
+		}
+		settling := time.Now().Before(settleUntil)
+		if unchanged && !settling && st.last != nil && !s.justSettled(&settleUntil) {
 			sink.Alive() // the wait ended with nothing new
-		default:
-			index = meta.LastIndex
-			sink.Set(s.decode(entries))
+			continue
+		}
+		set := s.decode(entries)
+		if settling {
+			set = union(set, st.last)
+		}
+		st.last = set
+		sink.Set(set)
+	}
+}
+
+// justSettled reports (once) that a settle period has just ended, so the
+// real set is published even if the index did not move.
+func (s *source) justSettled(until *time.Time) bool {
+	if until.IsZero() {
+		return false
+	}
+	*until = time.Time{}
+	return true
+}
+
+func (s *source) state(target string) *targetState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.targets[target]
+	if st == nil {
+		st = &targetState{}
+		s.targets[target] = st
+	}
+	return st
+}
+
+// union is next plus the instances of prev it lacks.
+func union(next, prev []discovery.Instance) []discovery.Instance {
+	have := make(map[string]struct{}, len(next))
+	for _, ins := range next {
+		have[ins.Address().String()] = struct{}{}
+	}
+	out := next
+	for _, ins := range prev {
+		if _, ok := have[ins.Address().String()]; !ok {
+			out = append(out, ins)
 		}
 	}
+	return out
 }
 
 // decode keeps the usable entries, logging each bad one once per version.
