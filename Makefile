@@ -14,13 +14,16 @@ demo: ## run the traced three-service chain and print what it observed
 
 test: tools fmt-check vet race standalone tidy-check ## everything CI checks
 
-# Real servers and linters the tests use, installed once: promtool (and the
-# Prometheus server) from Debian's prometheus package.
+# Real servers and linters the tests use, installed or built once: promtool
+# (and the Prometheus server) from Debian's prometheus package; the Consul
+# agent built from tools/consul into ~/.cache/kitexsuite (≈5 min the first
+# time). etcd is embedded in the tests themselves.
 tools:
 	@command -v promtool >/dev/null || { echo "== installing Debian's prometheus package (promtool)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; }
 	@promtool --version | head -1
+	@scripts/build-consul.sh >/dev/null && echo "consul $$(scripts/build-consul.sh)"
 
 vet:
 	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
