@@ -4,12 +4,15 @@ go 1.26.0
 
 require (
 	github.com/cloudwego/kitex v0.16.3
+	github.com/hashicorp/consul/api v1.34.0
+	github.com/kitex-contrib/registry-consul v0.2.0
 	github.com/kitex-contrib/registry-etcd v0.2.4
 	github.com/kitexsuite/suite v0.0.0
 	github.com/kitexsuite/suite/logging v0.0.0
 	github.com/kitexsuite/suite/logging/logrus v0.0.0
 	github.com/kitexsuite/suite/logging/zap v0.0.0
 	github.com/kitexsuite/suite/metrics v0.0.0
+	github.com/kitexsuite/suite/registry/consul v0.0.0
 	github.com/kitexsuite/suite/registry/etcd v0.0.0
 	github.com/kitexsuite/suite/tracing v0.0.0
 	github.com/prometheus/client_golang v1.25.0
@@ -62,10 +65,9 @@ require (
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.0 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.3 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
-	github.com/hashicorp/consul/api v1.34.0 // indirect
 	github.com/hashicorp/errwrap v1.1.0 // indirect
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
-	github.com/hashicorp/go-hclog v1.5.0 // indirect
+	github.com/hashicorp/go-hclog v1.6.3 // indirect
 	github.com/hashicorp/go-immutable-radix v1.3.1 // indirect
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
 	github.com/hashicorp/go-rootcerts v1.0.2 // indirect
@@ -135,6 +137,7 @@ replace (
 	github.com/kitexsuite/suite/logging/logrus => ../logging/logrus
 	github.com/kitexsuite/suite/logging/zap => ../logging/zap
 	github.com/kitexsuite/suite/metrics => ../metrics
+	github.com/kitexsuite/suite/registry/consul => ../registry/consul
 	github.com/kitexsuite/suite/registry/etcd => ../registry/etcd
 	github.com/kitexsuite/suite/tracing => ../tracing
 )

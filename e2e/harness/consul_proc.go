@@ -1,0 +1,242 @@
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// consulProc is one run of the agent process.
+type consulProc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process has exited
+	err  error         // its exit status, set before done is closed
+}
+
+// args returns the agent's command line.
+func (c *Consul) args() []string {
+	httpPort, httpsPort := port(c.api), "-1"
+	if c.certs != nil {
+		httpPort, httpsPort = "-1", port(c.api)
+	}
+	return []string{
+		"agent", "-dev",
+		"-bind", "127.0.0.1", "-client", "127.0.0.1",
+		"-http-port", httpPort, "-https-port", httpsPort,
+		"-serf-lan-port", port(c.serfLAN), "-serf-wan-port", port(c.serfWAN),
+		"-server-port", port(c.server),
+		"-grpc-port", "-1", "-grpc-tls-port", "-1", "-dns-port", "-1",
+		"-node", c.node, "-log-level", "warn",
+		"-config-file", filepath.Join(c.dir, "harness.hcl"),
+	}
+}
+
+// writeConfig writes the agent's configuration file: the ACL and TLS
+// settings that have no flags.
+func (c *Consul) writeConfig() error {
+	hcl := "disable_update_check = true\n"
+	if c.token != "" {
+		hcl += fmt.Sprintf(`acl {
+  enabled        = true
+  default_policy = "deny"
+  tokens {
+    initial_management = %q
+    agent              = %q
+  }
+}
+`, c.token, c.token)
+	}
+	if c.certs != nil {
+		hcl += fmt.Sprintf(`tls {
+  https {
+    ca_file   = %q
+    cert_file = %q
+    key_file  = %q
+  }
+}
+`, c.certs.caFile, c.certs.certFile, c.certs.keyFile)
+	}
+	return os.WriteFile(filepath.Join(c.dir, "harness.hcl"), []byte(hcl), 0o600)
+}
+
+// start starts the agent and waits until it is ready. For up to relisten it
+// starts again while an agent exits because a port is still in use.
+func (c *Consul) start(relisten time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc != nil {
+		return errors.New("consul is already running")
+	}
+	deadline := time.Now().Add(relisten)
+	for {
+		p, err := c.spawn()
+		if err != nil {
+			return err
+		}
+		err = c.awaitReady(p)
+		if err == nil {
+			c.proc = p
+			return nil
+		}
+		p.stop()
+		if !c.log.inUse() || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond) // wait for the port to be free again
+	}
+}
+
+// spawn starts the agent process in a process group of its own.
+func (c *Consul) spawn() (*consulProc, error) {
+	args := c.args()
+	fmt.Fprintf(c.log, "harness: starting %s %s\n", c.bin, strings.Join(args, " "))
+	c.log.sawInUse.Store(false)
+	cmd := exec.Command(c.bin, args...)
+	cmd.Dir = c.dir
+	cmd.Env = consulEnv()
+	cmd.Stdout, cmd.Stderr = c.log, c.log
+	cmd.WaitDelay = time.Second // stop copying output soon after the exit
+	// Own group, so that a signal reaches any child too; SIGKILL if the
+	// test binary dies without cleaning up (a test timeout's panic).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.bin, err)
+	}
+	p := &consulProc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		c.log.flush()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after
+// consulStopTimeout, and waits until the process has exited.
+func (p *consulProc) stop() {
+	pgid := -p.cmd.Process.Pid
+	_ = syscall.Kill(pgid, syscall.SIGTERM)
+	timer := time.NewTimer(consulStopTimeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+		_ = syscall.Kill(pgid, syscall.SIGKILL)
+		<-p.done
+	}
+	_ = syscall.Kill(pgid, syscall.SIGKILL) // any child left in the group
+}
+
+// consulEnv is the agent's environment: the test's, without CONSUL_* and
+// HCP_* variables that could change its configuration.
+func consulEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CONSUL_") && !strings.HasPrefix(kv, "HCP_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// awaitReady polls the agent until it is ready, exits or times out.
+func (c *Consul) awaitReady(p *consulProc) error {
+	probe := &consulProbe{c: c, tr: newTransport(c.certs.clientTLS())}
+	defer probe.tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), consulReadyTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var last error
+	for {
+		if last = probe.ready(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("consul exited before it was ready (%v): %v", p.err, last)
+		default:
+		}
+		select {
+		case <-ctx.Done(): // timed out, or exited: checked on the next turn
+			if ctx.Err() == context.DeadlineExceeded {
+				return fmt.Errorf("consul not ready after %s: %v", consulReadyTimeout, last)
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// consulStarted counts agents and policies, to name each uniquely.
+var consulStarted atomic.Int64
+
+// consulNodeName returns a node name unique on the machine (Consul wants
+// DNS labels: letters, digits and '-', at most 63 characters).
+func consulNodeName(tb testing.TB) string {
+	prefix := fmt.Sprintf("harness-%d-%d-", os.Getpid(), consulStarted.Add(1))
+	return strings.TrimRight(prefix+consulSafeName(tb.Name(), 63-len(prefix)), "-")
+}
+
+// consulSafeName maps s to letters, digits and '-', at most max bytes.
+func consulSafeName(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, s)
+	return s[:min(len(s), max)]
+}
+
+// freeConsulPorts returns four distinct loopback addresses free for TCP,
+// and for UDP too (serf gossips over both): API, serf LAN, serf WAN, server.
+func freeConsulPorts() ([]string, error) {
+	var addrs []string
+	for tries := 0; len(addrs) < 4; tries++ {
+		if tries == 100 {
+			return nil, errors.New("find free loopback TCP+UDP ports: too many tries")
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free loopback port: %w", err)
+		}
+		defer l.Close() // held until all are found, so they differ
+		u, err := net.ListenPacket("udp", l.Addr().String())
+		if err != nil {
+			continue // UDP side taken: try another port
+		}
+		u.Close()
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs, nil
+}
+
+// port returns the port of a host:port address.
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// newUUID returns a random (version 4) UUID, the form Consul's tokens take.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

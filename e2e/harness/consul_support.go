@@ -1,0 +1,248 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// consulProbe asks an agent whether it is ready.
+type consulProbe struct {
+	c  *Consul
+	tr *http.Transport
+}
+
+// ready returns nil once the agent has a leader, answers /v1/agent/self
+// (with the management token under ACL) and lists its own node in the
+// catalog (the leader has reconciled it), or the first condition not met.
+func (p *consulProbe) ready(ctx context.Context) error {
+	leader, err := p.get(ctx, "/v1/status/leader")
+	if err != nil {
+		return err
+	}
+	if leader = bytes.TrimSpace(leader); len(leader) == 0 || string(leader) == `""` {
+		return fmt.Errorf("no leader yet (/v1/status/leader: %s)", leader)
+	}
+	if _, err := p.get(ctx, "/v1/agent/self"); err != nil {
+		return err
+	}
+	node, err := p.get(ctx, "/v1/catalog/node/"+p.c.node)
+	if err != nil {
+		return err
+	}
+	if string(bytes.TrimSpace(node)) == "null" {
+		return fmt.Errorf("node %s not in the catalog yet", p.c.node)
+	}
+	return nil
+}
+
+// get returns the body of a GET of path, an error unless the status is 200.
+func (p *consulProbe) get(ctx context.Context, path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	url := p.c.Scheme() + "://" + p.c.api + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.c.token != "" {
+		req.Header.Set("X-Consul-Token", p.c.token)
+	}
+	resp, err := (&http.Client{Transport: p.tr}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
+	}
+	return body, nil
+}
+
+// newTransport returns a pooled HTTP transport (http.DefaultTransport's
+// settings, more idle connections per host for concurrent blocking
+// queries) trusting tlsConfig's roots if tlsConfig is not nil.
+func newTransport(tlsConfig *tls.Config) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	tr.TLSClientConfig = tlsConfig
+	return tr
+}
+
+// transportSet remembers the transports handed to clients, to close their
+// idle connections when the test ends.
+type transportSet struct {
+	mu  sync.Mutex
+	trs []*http.Transport
+}
+
+// add returns a new transport (see newTransport) that closeIdle will close.
+func (s *transportSet) add(tlsConfig *tls.Config) *http.Transport {
+	tr := newTransport(tlsConfig)
+	s.mu.Lock()
+	s.trs = append(s.trs, tr)
+	s.mu.Unlock()
+	return tr
+}
+
+// closeIdle closes the idle connections of every transport add made.
+func (s *transportSet) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tr := range s.trs {
+		tr.CloseIdleConnections()
+	}
+}
+
+// lineWriter passes a process's output to a logRing a whole line at a
+// time, and notes whether a line said a port was in use.
+type lineWriter struct {
+	ring     *logRing
+	sawInUse atomic.Bool
+	mu       sync.Mutex
+	buf      []byte // an unfinished last line
+}
+
+// Write stores the complete lines of buf+p, keeping the rest for later.
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if i := bytes.LastIndexByte(w.buf, '\n'); i >= 0 {
+		w.emit(w.buf[:i+1])
+		w.buf = append(w.buf[:0], w.buf[i+1:]...)
+	}
+	if len(w.buf) > 64<<10 { // a line too long to wait for
+		w.emit(w.buf)
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
+// flush stores an unfinished last line, if any.
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.emit(w.buf)
+		w.buf = w.buf[:0]
+	}
+}
+
+func (w *lineWriter) emit(lines []byte) {
+	if bytes.Contains(lines, []byte("address already in use")) {
+		w.sawInUse.Store(true)
+	}
+	_, _ = w.ring.Write(lines)
+}
+
+// inUse reports whether the process said a port was in use.
+func (w *lineWriter) inUse() bool { return w.sawInUse.Load() }
+
+// consulCerts are the PEM files of a test CA and of the agent's
+// certificate it signed, for 127.0.0.1, ::1 and localhost.
+type consulCerts struct {
+	caFile, certFile, keyFile string
+	roots                     *x509.CertPool
+}
+
+// clientTLS returns a client TLS configuration trusting the test CA, or nil
+// for a nil c (no TLS).
+func (c *consulCerts) clientTLS() *tls.Config {
+	if c == nil {
+		return nil
+	}
+	return &tls.Config{RootCAs: c.roots, MinVersion: tls.VersionTLS12}
+}
+
+// writeConsulCerts generates a CA and a server certificate (ECDSA P-256,
+// valid for a day) and writes them to dir.
+func writeConsulCerts(dir string) (*consulCerts, error) {
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "kitexsuite harness test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("create CA certificate: %w", err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: "server.dc1.consul"},
+		DNSNames:     []string{"localhost", "server.dc1.consul"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("create server certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	c := &consulCerts{
+		caFile:   filepath.Join(dir, "ca.pem"),
+		certFile: filepath.Join(dir, "server.pem"),
+		keyFile:  filepath.Join(dir, "server-key.pem"),
+		roots:    x509.NewCertPool(),
+	}
+	c.roots.AddCert(ca)
+	for _, f := range []struct {
+		path, typ string
+		der       []byte
+	}{{c.caFile, "CERTIFICATE", caDER}, {c.certFile, "CERTIFICATE", der}, {c.keyFile, "PRIVATE KEY", keyDER}} {
+		data := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
+		if err := os.WriteFile(f.path, data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// serial returns a random certificate serial number.
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n
+}
