@@ -42,9 +42,9 @@ type agentRegistration struct {
 
 func (a *agentRegistration) name() string { return a.svc.ID }
 
-// Register implements registry.Registry. An ACL refusal or a request the
-// agent rejects is returned as an error (a *PermissionError names the
-// permission); an unreachable agent is logged once and retried in the
+// Register implements registry.Registry. An ACL refusal, a request the
+// agent rejects or an untrusted TLS certificate is returned as an error (a
+// *PermissionError names the missing permission); an unreachable agent is logged once and retried in the
 // background, forever, as is a registration the agent forgets later.
 func (r *Registry) Register(info *registry.Info) error {
 	svc, err := registration(info, r.cfg)

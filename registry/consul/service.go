@@ -1,6 +1,8 @@
 package consul
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -54,10 +56,21 @@ func permission(err error, op, perm string) error {
 	return err
 }
 
-// permanent reports whether retrying err cannot help (ACL or bad request).
+// permanent reports whether retrying err cannot help: an ACL refusal, a
+// request the agent rejects, or a TLS certificate this client does not
+// trust (a wrong or missing CA stays wrong).
 func permanent(err error) bool {
-	var se api.StatusError
-	return errors.As(err, &se) && (se.Code == http.StatusForbidden || se.Code == http.StatusBadRequest)
+	var (
+		se       api.StatusError
+		unknown  x509.UnknownAuthorityError
+		invalid  x509.CertificateInvalidError
+		hostname x509.HostnameError
+		verify   *tls.CertificateVerificationError
+	)
+	if errors.As(err, &se) {
+		return se.Code == http.StatusForbidden || se.Code == http.StatusBadRequest
+	}
+	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) || errors.As(err, &verify)
 }
 
 // ValueError says why a catalog entry is not a usable instance. The
