@@ -302,4 +302,3 @@ func TestConsulMalformedEntriesAreSkipped(t *testing.T) {
 		}
 	}
 }
-

@@ -81,7 +81,7 @@ func addrs(res discovery.Result) []string {
 
 // awaitResolved polls r until its view of target satisfies ok. Discovery
 // gives the test no event to wait on, so it polls with a deadline.
-func awaitResolved(t *testing.T, r discovery.Resolver, target string, what string, ok func([]string) bool) []string {
+func awaitResolved(t testing.TB, r discovery.Resolver, target string, what string, ok func([]string) bool) []string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	var last []string

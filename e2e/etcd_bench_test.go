@@ -59,6 +59,7 @@ func BenchmarkEtcdPropagation(b *testing.B) {
 // propagationSide is one registry implementation under measurement.
 type propagationSide struct {
 	refresh  time.Duration // how often the client's balancer cache resolves
+	resolver discovery.Resolver
 	client   echoservice.Client
 	register func(*registry.Info) (deregister func() error, err error)
 }
@@ -75,7 +76,7 @@ func ourPropagationSide(b *testing.B, e *harness.Etcd, service string, lb *balan
 	if err != nil {
 		b.Fatal(err)
 	}
-	return propagationSide{refresh: discoverycore.DefaultRefreshInterval, client: c,
+	return propagationSide{refresh: discoverycore.DefaultRefreshInterval, resolver: r, client: c,
 		register: func(info *registry.Info) (func() error, error) {
 			if err := reg.Register(info); err != nil {
 				return nil, err
@@ -94,7 +95,7 @@ func contribPropagationSide(b *testing.B, e *harness.Etcd, service string, lb *b
 	if err != nil {
 		b.Fatal(err)
 	}
-	return propagationSide{refresh: kitexDefaultRefresh, client: c,
+	return propagationSide{refresh: kitexDefaultRefresh, resolver: r, client: c,
 		register: func(info *registry.Info) (func() error, error) {
 			reg, cli := newContribRegistry(b, e.Endpoints()) // one per registration
 			if err := reg.Register(info); err != nil {
@@ -122,9 +123,18 @@ type propagationFixture struct {
 	live            map[*registry.Info]func() error // deregister functions
 }
 
+// newPropagationFixture is a propagationFixture on a fresh etcd.
 func newPropagationFixture(b *testing.B, setup func(*testing.B, *harness.Etcd, string, *balancerSpy) propagationSide) *propagationFixture {
-	const service = "propagation"
 	e := harness.StartEtcd(b)
+	return startPropagationFixture(b, func(service string, lb *balancerSpy) propagationSide { return setup(b, e, service, lb) })
+}
+
+// startPropagationFixture starts the three servers, sets up the side
+// (registry, resolver and client of a store the caller started first, so
+// that the store stops last) and registers the anchor and the standing
+// server.
+func startPropagationFixture(b *testing.B, setup func(service string, lb *balancerSpy) propagationSide) *propagationFixture {
+	const service = "propagation"
 	var infos [3]*registry.Info
 	for i := range infos {
 		s, err := testservice.Start(service, testservice.Thrift, &testservice.Handler{})
@@ -135,13 +145,17 @@ func newPropagationFixture(b *testing.B, setup func(*testing.B, *harness.Etcd, s
 		infos[i] = &registry.Info{ServiceName: service, Addr: utils.NewNetAddr("tcp", s.Addr), Weight: discovery.DefaultWeight}
 	}
 	lb := newBalancerSpy()
-	f := &propagationFixture{side: setup(b, e, service, lb), lb: lb, standing: infos[1], spare: infos[2], live: map[*registry.Info]func() error{}}
+	f := &propagationFixture{side: setup(service, lb), lb: lb, standing: infos[1], spare: infos[2], live: map[*registry.Info]func() error{}}
 	b.Cleanup(func() { // first of the cleanups: a registration needs its client
 		for _, deregister := range f.live {
 			_ = deregister()
 		}
 	})
 	f.register(b, infos[0])
+	// A registration may take a while to become visible (with Consul, the
+	// agent syncs it to the catalog, and an agent-run check passes only
+	// after its first run); the first call needs the anchor resolved.
+	awaitResolved(b, f.side.resolver, service, "the anchor", hasExactly(infos[0].Addr.String()))
 	// The first call creates the balancer, holding the anchor; from then on
 	// the balancer learns of changes only through Rebalance.
 	if err := echoOnce(f.side.client); err != nil {

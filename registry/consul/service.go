@@ -134,6 +134,11 @@ func registration(info *registry.Info, cfg config) (*api.AgentServiceRegistratio
 		if check.TCP == "" && check.HTTP == "" && check.GRPC == "" && check.TTL == "" && len(check.Args) == 0 {
 			check.TCP = hostPort
 		}
+		if check.Status == "" {
+			// Kitex registers a second after the listener is up: start
+			// passing instead of waiting up to an interval for the first run.
+			check.Status = api.HealthPassing
+		}
 		if check.DeregisterCriticalServiceAfter == "" {
 			check.DeregisterCriticalServiceAfter = cfg.deregAfter.String()
 		}
