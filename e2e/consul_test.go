@@ -302,3 +302,28 @@ func TestConsulMalformedEntriesAreSkipped(t *testing.T) {
 		}
 	}
 }
+
+// TestConsulTagAndDatacenterFilters checks the resolver's query options
+// against the agent: a tag filter on Kitex tags, and an unknown datacenter
+// reported as an error rather than as an empty set.
+func TestConsulTagAndDatacenterFilters(t *testing.T) {
+	agent := harness.StartConsul(t)
+	cli := agent.Client(t)
+	for id, zone := range map[string]string{"svc:a": "a", "svc:b": "b"} {
+		addr := map[string]string{"a": "10.0.0.1", "b": "10.0.0.2"}[zone]
+		if err := cli.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: id, Name: "svc", Address: addr, Port: 80, Tags: []string{"zone:" + zone}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := consul.NewResolver(cli, consul.WithTags("zone:a"), consul.WithStaleReads())
+	defer r.Close()
+	awaitResolved(t, r, "svc", "only zone a", hasExactly("10.0.0.1:80"))
+
+	other := consul.NewResolver(cli, consul.WithDatacenter("nowhere"))
+	defer other.Close()
+	if res, err := other.Resolve(context.Background(), "svc"); err == nil {
+		t.Fatalf("unknown datacenter resolved to %v", addrs(res))
+	} else {
+		t.Logf("unknown datacenter: %v", err)
+	}
+}
