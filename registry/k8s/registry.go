@@ -1,0 +1,323 @@
+package k8s
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/pkg/registry"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kitexsuite/suite/discoverycore"
+)
+
+var (
+	// ErrNotInPod is returned by Register when the registry knows neither
+	// its pod (WithPod, POD_NAMESPACE/POD_NAME) nor a managed EndpointSlice.
+	ErrNotInPod = errors.New("kitexsuite/k8s: no pod to register: set POD_NAMESPACE and POD_NAME through the downward API, or use WithPod or WithManagedEndpointSlice")
+	// ErrInvalidInfo is returned (wrapped) for registry.Info the registry
+	// cannot publish.
+	ErrInvalidInfo = errors.New("kitexsuite/k8s: invalid registry info")
+)
+
+// Registry is a Kitex registry.Registry (for server.WithRegistry). In a
+// pod it flips a readiness gate: True on Register, False on Deregister,
+// then waits until the pod's endpoint has left the ready set before Kitex
+// closes the listener. With WithManagedEndpointSlice it publishes a
+// process outside any pod in an EndpointSlice it renews.
+type Registry struct {
+	cs  kubernetes.Interface
+	cfg config
+
+	mu      sync.Mutex
+	managed map[string]*managedSlice // by slice name
+}
+
+var _ registry.Registry = (*Registry)(nil)
+
+// NewRegistry returns a registry acting through cs. In a pod it needs get
+// and patch on its own pod's status and list/watch on endpointslices in
+// its namespace (rbac/server.yaml).
+func NewRegistry(cs kubernetes.Interface, opts ...Option) *Registry {
+	cfg := newConfig(opts)
+	if cfg.podNamespace == "" && cfg.podName == "" {
+		cfg.podNamespace, cfg.podName = os.Getenv("POD_NAMESPACE"), os.Getenv("POD_NAME")
+	}
+	return &Registry{cs: cs, cfg: cfg, managed: map[string]*managedSlice{}}
+}
+
+// Register implements registry.Registry.
+func (r *Registry) Register(info *registry.Info) error {
+	if info == nil || info.Addr == nil {
+		return fmt.Errorf("%w: need an address", ErrInvalidInfo)
+	}
+	if r.cfg.managedService != "" {
+		return r.registerManaged(info)
+	}
+	if r.cfg.podName == "" || r.cfg.podNamespace == "" {
+		return ErrNotInPod
+	}
+	return r.setGate(corev1.ConditionTrue, "Registered", "kitexsuite registry: serving")
+}
+
+// Deregister implements registry.Registry. In a pod: the gate goes False,
+// then Deregister waits (at most the drain timeout) until no EndpointSlice
+// lists the pod as ready, so clients have stopped picking it.
+func (r *Registry) Deregister(info *registry.Info) error {
+	if r.cfg.managedService != "" {
+		return r.deregisterManaged(info)
+	}
+	if r.cfg.podName == "" || r.cfg.podNamespace == "" {
+		return ErrNotInPod
+	}
+	if err := r.setGate(corev1.ConditionFalse, "Draining", "kitexsuite registry: draining before shutdown"); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.drainTimeout)
+	defer cancel()
+	if err := r.awaitNotReady(ctx); err != nil {
+		klog.Warnf("kitexsuite/k8s: pod %s/%s: stopping without seeing its endpoint leave the ready set: %v", r.cfg.podNamespace, r.cfg.podName, err)
+	}
+	return nil
+}
+
+// setGate sets the readiness gate condition on the pod's status.
+func (r *Registry) setGate(status corev1.ConditionStatus, reason, message string) error {
+	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"conditions": []corev1.PodCondition{{
+		Type: corev1.PodConditionType(r.cfg.gate), Status: status, Reason: reason, Message: message,
+		LastTransitionTime: metav1.Now(),
+	}}}})
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	_, err := r.cs.CoreV1().Pods(r.cfg.podNamespace).Patch(ctx, r.cfg.podName, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+	if apierrors.IsForbidden(err) {
+		return &PermissionError{Rule: fmt.Sprintf("patch on pods/status for pod %q in namespace %q", r.cfg.podName, r.cfg.podNamespace), Err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("kitexsuite/k8s: set %s=%s on pod %s/%s: %w", r.cfg.gate, status, r.cfg.podNamespace, r.cfg.podName, err)
+	}
+	return nil
+}
+
+// awaitNotReady watches the namespace's EndpointSlices until none lists
+// the pod as a ready endpoint.
+func (r *Registry) awaitNotReady(ctx context.Context) error {
+	slices := r.cs.DiscoveryV1().EndpointSlices(r.cfg.podNamespace)
+	list, err := slices.List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName})
+	if err != nil {
+		return err
+	}
+	readyIn := map[string]bool{}
+	for i := range list.Items {
+		readyIn[list.Items[i].Name] = r.listsPodReady(&list.Items[i])
+	}
+	if !anyTrue(readyIn) {
+		return nil
+	}
+	w, err := slices.Watch(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName, ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return errors.New("watch closed")
+			}
+			es, isSlice := ev.Object.(*discoveryv1.EndpointSlice)
+			if !isSlice {
+				continue
+			}
+			readyIn[es.Name] = ev.Type != watch.Deleted && r.listsPodReady(es)
+			if !anyTrue(readyIn) {
+				return nil
+			}
+		}
+	}
+}
+
+func (r *Registry) listsPodReady(es *discoveryv1.EndpointSlice) bool {
+	for _, ep := range es.Endpoints {
+		if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" && ep.TargetRef.Name == r.cfg.podName &&
+			(ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyTrue(m map[string]bool) bool {
+	for _, v := range m {
+		if v {
+			return true
+		}
+	}
+	return false
+}
+
+// managedSlice is the EndpointSlice a process outside pods keeps alive.
+type managedSlice struct {
+	name   string
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// sliceFor builds the managed EndpointSlice of info.
+func (r *Registry) sliceFor(info *registry.Info) (*discoveryv1.EndpointSlice, error) {
+	host, portStr, err := net.SplitHostPort(info.Addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInfo, err)
+	}
+	ip := net.ParseIP(host)
+	port, perr := strconv.Atoi(portStr)
+	if ip == nil || ip.IsUnspecified() || ip.IsLoopback() || perr != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("%w: address %q: an EndpointSlice needs a routable IP and a port (set registry.Info.Addr with SkipListenAddr)", ErrInvalidInfo, info.Addr)
+	}
+	addrType := discoveryv1.AddressTypeIPv4
+	if ip.To4() == nil {
+		addrType = discoveryv1.AddressTypeIPv6
+	}
+	sum := sha256.Sum256([]byte(info.Addr.String()))
+	name := r.cfg.managedService + "-kitexsuite-" + hex.EncodeToString(sum[:5])
+	ready, p, portName := true, int32(port), r.cfg.portName
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.cfg.managedNamespace,
+			Labels:      map[string]string{discoveryv1.LabelServiceName: r.cfg.managedService, discoveryv1.LabelManagedBy: ManagedBy},
+			Annotations: map[string]string{RenewAnnotation: time.Now().UTC().Format(time.RFC3339Nano), TTLAnnotation: r.cfg.ttl.String()}},
+		AddressType: addrType,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip.String()}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: &portName, Port: &p}},
+	}
+	if info.Weight > 0 {
+		es.Annotations[WeightAnnotation] = strconv.Itoa(info.Weight)
+	}
+	return es, nil
+}
+
+func (r *Registry) registerManaged(info *registry.Info) error {
+	es, err := r.sliceFor(info)
+	if err != nil {
+		return err
+	}
+	ms := &managedSlice{name: es.Name, done: make(chan struct{})}
+	ms.ctx, ms.cancel = context.WithCancel(context.Background())
+	r.mu.Lock()
+	if _, dup := r.managed[es.Name]; dup {
+		r.mu.Unlock()
+		ms.cancel()
+		return fmt.Errorf("%w: %s is already registered", ErrInvalidInfo, info.Addr)
+	}
+	r.managed[es.Name] = ms
+	r.mu.Unlock()
+	err = r.writeSlice(ms.ctx, info)
+	if apierrors.IsForbidden(err) {
+		r.mu.Lock()
+		delete(r.managed, es.Name)
+		r.mu.Unlock()
+		ms.cancel()
+		return err
+	}
+	if err != nil {
+		klog.Warnf("kitexsuite/k8s: publishing %s failed, retrying in the background: %v", es.Name, err)
+	}
+	go r.renew(ms, info)
+	return nil
+}
+
+// writeSlice creates or replaces the managed slice with a fresh renew time.
+func (r *Registry) writeSlice(ctx context.Context, info *registry.Info) error {
+	es, err := r.sliceFor(info)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	slices := r.cs.DiscoveryV1().EndpointSlices(es.Namespace)
+	cur, err := slices.Get(ctx, es.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = slices.Create(ctx, es, metav1.CreateOptions{})
+	case err == nil:
+		es.ResourceVersion = cur.ResourceVersion
+		_, err = slices.Update(ctx, es, metav1.UpdateOptions{})
+	}
+	if apierrors.IsForbidden(err) {
+		return &PermissionError{Rule: fmt.Sprintf("get, create, update and delete on endpointslices (apiGroup discovery.k8s.io) in namespace %q", es.Namespace), Err: err}
+	}
+	return err
+}
+
+// renew rewrites the slice every third of the TTL — recreating it if it
+// was deleted — until Deregister.
+func (r *Registry) renew(ms *managedSlice, info *registry.Info) {
+	defer close(ms.done)
+	bo := discoverycore.Backoff{Min: 200 * time.Millisecond, Max: r.cfg.ttl / 3}
+	failing := false
+	for {
+		delay := r.cfg.ttl / 3
+		if failing {
+			delay = bo.Next()
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ms.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		err := r.writeSlice(ms.ctx, info)
+		switch {
+		case ms.ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			klog.Warnf("kitexsuite/k8s: renewing %s failed, retrying with backoff: %v", ms.name, err)
+			failing = true
+		case err == nil && failing:
+			klog.Infof("kitexsuite/k8s: %s renewed again", ms.name)
+			failing = false
+			bo.Reset()
+		}
+	}
+}
+
+func (r *Registry) deregisterManaged(info *registry.Info) error {
+	es, err := r.sliceFor(info)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	ms := r.managed[es.Name]
+	delete(r.managed, es.Name)
+	r.mu.Unlock()
+	if ms == nil {
+		return fmt.Errorf("%w: %s is not registered", ErrInvalidInfo, info.Addr)
+	}
+	ms.cancel()
+	<-ms.done
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	err = r.cs.DiscoveryV1().EndpointSlices(es.Namespace).Delete(ctx, es.Name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("kitexsuite/k8s: delete EndpointSlice %s/%s: %w", es.Namespace, es.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,330 @@
+package k8s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cloudwego/kitex/pkg/discovery"
+	"github.com/cloudwego/kitex/pkg/klog"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kitexsuite/suite/discoverycore"
+)
+
+const serviceIndex = "kitexsuite/service-name"
+
+// NewResolver returns a Kitex resolver (for client.WithResolver) for
+// targets "name.namespace:port". Each namespace is followed by one shared
+// EndpointSlice informer (discovery.k8s.io/v1, slices labelled
+// kubernetes.io/service-name) and Resolve reads the shared in-memory
+// snapshot merged from all of a service's slices. cs comes from
+// rest.InClusterConfig in a pod or from a kubeconfig elsewhere; it needs
+// get, list and watch on endpointslices in discovery.k8s.io in the target
+// namespaces (rbac/client.yaml). Close the resolver at shutdown.
+func NewResolver(cs kubernetes.Interface, opts ...Option) *discoverycore.Resolver {
+	cfg := newConfig(opts)
+	src := &source{cs: cs, cfg: cfg, namespaces: map[string]*nsInformer{}, logged: map[string]string{}}
+	src.name = fmt.Sprintf("kitexsuite-k8s(domain=%s;ns=%s;terminating=%t;%p)", cfg.clusterDomain, cfg.defaultNamespace, cfg.servingTerminating, cs)
+	core := append([]discoverycore.Option{discoverycore.WithSystem("kubernetes")}, cfg.core...)
+	return discoverycore.NewResolver(src, core...)
+}
+
+// PermissionError is a request the API server's RBAC refused, naming the
+// rule the credentials lack.
+type PermissionError struct {
+	Rule string
+	Err  error
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("kitexsuite/k8s: RBAC denied: the credentials need %s: %v", e.Rule, e.Err)
+}
+
+func (e *PermissionError) Unwrap() error { return e.Err }
+
+type source struct {
+	cs   kubernetes.Interface
+	cfg  config
+	name string
+
+	mu         sync.Mutex
+	namespaces map[string]*nsInformer
+	logged     map[string]string // bad endpoint key -> slice resource version logged
+}
+
+// nsInformer is one namespace's shared EndpointSlice informer, running
+// while any target in the namespace is watched.
+type nsInformer struct {
+	informer cache.SharedIndexInformer
+	stop     chan struct{}
+	done     chan struct{}
+	refs     int
+
+	mu  sync.Mutex
+	err error // the last list/watch error since the last sync
+}
+
+func (n *nsInformer) lastErr() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
+}
+
+func (s *source) Name() string { return s.name }
+
+// acquire returns the namespace's informer, starting it for the first user.
+func (s *source) acquire(ns string) (*nsInformer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.namespaces[ns]; n != nil {
+		n.refs++
+		return n, nil
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(s.cs, s.cfg.resync, informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName }))
+	inf := factory.Discovery().V1().EndpointSlices().Informer()
+	if err := inf.AddIndexers(cache.Indexers{serviceIndex: func(obj any) ([]string, error) {
+		if es, ok := obj.(*discoveryv1.EndpointSlice); ok {
+			return []string{es.Labels[discoveryv1.LabelServiceName]}, nil
+		}
+		return nil, nil
+	}}); err != nil {
+		return nil, err
+	}
+	n := &nsInformer{informer: inf, stop: make(chan struct{}), done: make(chan struct{}), refs: 1}
+	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		n.mu.Lock()
+		n.err = err
+		n.mu.Unlock()
+	})
+	go func() {
+		defer close(n.done)
+		inf.Run(n.stop)
+	}()
+	s.namespaces[ns] = n
+	return n, nil
+}
+
+// release stops the namespace's informer after its last user.
+func (s *source) release(ns string, n *nsInformer) {
+	s.mu.Lock()
+	n.refs--
+	last := n.refs == 0
+	if last {
+		delete(s.namespaces, ns)
+	}
+	s.mu.Unlock()
+	if last {
+		close(n.stop)
+		<-n.done
+	}
+}
+
+// Watch implements discoverycore.Source.
+func (s *source) Watch(ctx context.Context, name string, sink discoverycore.Sink) error {
+	t, err := parseTarget(name, s.cfg)
+	if err != nil {
+		return err
+	}
+	n, err := s.acquire(t.namespace)
+	if err != nil {
+		return err
+	}
+	defer s.release(t.namespace, n)
+
+	changed := make(chan struct{}, 1)
+	poke := func(obj any) {
+		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
+		}
+		if es, ok := obj.(*discoveryv1.EndpointSlice); ok && es.Labels[discoveryv1.LabelServiceName] == t.name {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	reg, err := n.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: poke, UpdateFunc: func(_, obj any) { poke(obj) }, DeleteFunc: poke,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = n.informer.RemoveEventHandler(reg) }()
+
+	// client-go offers no sync event, only HasSynced; poll it, and fail
+	// fast with the reason when listing is refused.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !n.informer.HasSynced() {
+		if err := n.lastErr(); err != nil {
+			return s.explain(err, t.namespace)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	for {
+		objs, err := n.informer.GetIndexer().ByIndex(serviceIndex, t.name)
+		if err != nil {
+			return err
+		}
+		sink.Set(s.instances(t, objs))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// explain names the RBAC rule a refused list or watch needed.
+func (s *source) explain(err error, ns string) error {
+	if apierrors.IsForbidden(err) {
+		return &PermissionError{Rule: fmt.Sprintf("get, list and watch on endpointslices (apiGroup discovery.k8s.io) in namespace %q", ns), Err: err}
+	}
+	return err
+}
+
+// instances merges every slice of the service into one set: ready
+// endpoints (or, with WithServingTerminating and none ready, serving
+// terminating ones) on the target's port, one per address.
+func (s *source) instances(t target, objs []any) []discovery.Instance {
+	var ready, fallback []discovery.Instance
+	seen := map[string]bool{}
+	now := time.Now()
+	for _, obj := range objs {
+		es, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok || (es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6) {
+			continue
+		}
+		if expired(es, now) {
+			continue
+		}
+		port, ok := slicePort(es, t.port)
+		if !ok {
+			continue
+		}
+		weight := sliceWeight(es)
+		for i := range es.Endpoints {
+			ep := &es.Endpoints[i]
+			ins, err := endpointInstance(ep, port, weight)
+			if err != nil {
+				s.logOnce(es, i, err)
+				continue
+			}
+			addr := ins.Address().String()
+			if seen[addr] {
+				continue // the same endpoint in two slices while the controller moves it
+			}
+			c := ep.Conditions
+			isReady := c.Ready == nil || *c.Ready
+			terminating := c.Terminating != nil && *c.Terminating
+			serving := isReady
+			if c.Serving != nil {
+				serving = *c.Serving
+			}
+			switch {
+			case isReady && !terminating:
+				seen[addr] = true
+				ready = append(ready, ins)
+			case s.cfg.servingTerminating && serving:
+				fallback = append(fallback, ins)
+			}
+		}
+	}
+	if len(ready) == 0 && len(fallback) > 0 {
+		return fallback
+	}
+	if ready == nil {
+		ready = []discovery.Instance{}
+	}
+	return ready
+}
+
+// slicePort finds the target's port: by number (the endpoint port) or by
+// name; with no port asked, the slice's only port.
+func slicePort(es *discoveryv1.EndpointSlice, want string) (int32, bool) {
+	n, numeric := strconv.Atoi(want)
+	for _, p := range es.Ports {
+		if p.Port == nil {
+			continue
+		}
+		name := ""
+		if p.Name != nil {
+			name = *p.Name
+		}
+		switch {
+		case want == "" && len(es.Ports) == 1,
+			numeric == nil && int(*p.Port) == n,
+			numeric != nil && want == name:
+			return *p.Port, true
+		}
+	}
+	return 0, false
+}
+
+func sliceWeight(es *discoveryv1.EndpointSlice) int {
+	if v, ok := es.Annotations[WeightAnnotation]; ok {
+		if w, err := strconv.Atoi(v); err == nil && w >= 1 {
+			return w
+		}
+		klog.Warnf("kitexsuite/k8s: EndpointSlice %s/%s: ignoring %s=%q (want an integer ≥ 1)", es.Namespace, es.Name, WeightAnnotation, v)
+	}
+	return discovery.DefaultWeight
+}
+
+// expired reports a managed slice whose process stopped renewing it.
+func expired(es *discoveryv1.EndpointSlice, now time.Time) bool {
+	renew, ok := es.Annotations[RenewAnnotation]
+	if !ok {
+		return false
+	}
+	at, err1 := time.Parse(time.RFC3339Nano, renew)
+	ttl, err2 := time.ParseDuration(es.Annotations[TTLAnnotation])
+	return err1 != nil || err2 != nil || now.Sub(at) > ttl
+}
+
+func endpointInstance(ep *discoveryv1.Endpoint, port int32, weight int) (*discoverycore.Instance, error) {
+	if len(ep.Addresses) == 0 {
+		return nil, errors.New("endpoint without addresses")
+	}
+	ip := net.ParseIP(ep.Addresses[0]) // the API: consumers use the first address
+	if ip == nil {
+		return nil, fmt.Errorf("bad address %q", ep.Addresses[0])
+	}
+	tags := map[string]string{}
+	if ep.Zone != nil {
+		tags["zone"] = *ep.Zone
+	}
+	if ep.NodeName != nil {
+		tags["node"] = *ep.NodeName
+	}
+	if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
+		tags["pod"] = ep.TargetRef.Name
+	}
+	return discoverycore.NewInstance("tcp", net.JoinHostPort(ip.String(), strconv.Itoa(int(port))), weight, tags, time.Time{}, 0), nil
+}
+
+func (s *source) logOnce(es *discoveryv1.EndpointSlice, i int, err error) {
+	key := es.Namespace + "/" + es.Name + "#" + strconv.Itoa(i)
+	s.mu.Lock()
+	seen := s.logged[key] == es.ResourceVersion
+	s.logged[key] = es.ResourceVersion
+	s.mu.Unlock()
+	if !seen {
+		klog.Warnf("kitexsuite/k8s: skipping endpoint %d of EndpointSlice %s/%s: %v", i, es.Namespace, es.Name, err)
+	}
+}

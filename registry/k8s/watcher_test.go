@@ -1,0 +1,134 @@
+package k8s
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestParseTarget(t *testing.T) {
+	cfg := newConfig(nil)
+	for in, want := range map[string]target{
+		"echo.prod:8888":                   {"echo", "prod", "8888"},
+		"echo.prod:grpc":                   {"echo", "prod", "grpc"},
+		"echo.prod.svc:8888":               {"echo", "prod", "8888"},
+		"echo.prod.svc.cluster.local:8888": {"echo", "prod", "8888"},
+		"echo":                             {"echo", "default", ""},
+		"echo:8888":                        {"echo", "default", "8888"},
+	} {
+		got, err := parseTarget(in, cfg)
+		if err != nil || got != want {
+			t.Errorf("%s: %+v %v, want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "Echo.prod:1", "echo.prod:", "echo.prod:0", "echo.prod:70000", "-x.prod:1", "echo.pr_od:1"} {
+		var te *TargetError
+		if _, err := parseTarget(bad, cfg); !errors.As(err, &te) {
+			t.Errorf("%q: err = %v, want a *TargetError", bad, err)
+		}
+	}
+}
+
+type ep struct {
+	ip                          string
+	ready, serving, terminating *bool
+	zone, node, pod             string
+}
+
+func boolp(b bool) *bool { return &b }
+
+func slice(name string, port int32, portName string, eps ...ep) *discoveryv1.EndpointSlice {
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: "prod", Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &portName, Port: &port}},
+	}
+	for _, e := range eps {
+		x := discoveryv1.Endpoint{Addresses: []string{e.ip}, Conditions: discoveryv1.EndpointConditions{Ready: e.ready, Serving: e.serving, Terminating: e.terminating}}
+		if e.zone != "" {
+			x.Zone = &e.zone
+		}
+		if e.node != "" {
+			x.NodeName = &e.node
+		}
+		es.Endpoints = append(es.Endpoints, x)
+	}
+	return es
+}
+
+func resolveSlices(t *testing.T, cfg config, tgt string, slices ...*discoveryv1.EndpointSlice) []string {
+	t.Helper()
+	s := &source{cfg: cfg, logged: map[string]string{}}
+	tt, err := parseTarget(tgt, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := make([]any, len(slices))
+	for i, es := range slices {
+		objs[i] = es
+	}
+	var out []string
+	for _, ins := range s.instances(tt, objs) {
+		out = append(out, fmt.Sprintf("%s %d %v", ins.Address(), ins.Weight(), ins.(interface{ Tags() map[string]string }).Tags()))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestInstancesMergeEverySlice(t *testing.T) {
+	a := slice("echo-a", 8888, "rpc", ep{ip: "198.18.0.2", ready: boolp(true), zone: "z1", node: "n1"}, ep{ip: "198.18.0.3"})
+	b := slice("echo-b", 8888, "rpc", ep{ip: "198.18.0.4", ready: boolp(true)}, ep{ip: "198.18.0.2", ready: boolp(true), zone: "z1", node: "n1"})
+	got := resolveSlices(t, newConfig(nil), "echo.prod:8888", a, b)
+	want := []string{"198.18.0.2:8888 10 map[node:n1 zone:z1]", "198.18.0.3:8888 10 map[]", "198.18.0.4:8888 10 map[]"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	if got := resolveSlices(t, newConfig(nil), "echo.prod:rpc", a); len(got) != 2 {
+		t.Fatalf("by port name: %v", got)
+	}
+	if got := resolveSlices(t, newConfig(nil), "echo.prod:9999", a); len(got) != 0 {
+		t.Fatalf("other port: %v", got)
+	}
+}
+
+func TestTerminatingAndNotReadyGetNoCalls(t *testing.T) {
+	es := slice("echo-a", 8888, "",
+		ep{ip: "198.18.0.2", ready: boolp(false)},
+		ep{ip: "198.18.0.3", ready: boolp(false), serving: boolp(true), terminating: boolp(true)},
+		ep{ip: "198.18.0.4", ready: boolp(true)})
+	if got := resolveSlices(t, newConfig(nil), "echo.prod", es); len(got) != 1 || got[0][:15] != "198.18.0.4:8888" {
+		t.Fatalf("got %v, want only the ready endpoint", got)
+	}
+	es.Endpoints = es.Endpoints[:2] // nothing ready any more
+	if got := resolveSlices(t, newConfig(nil), "echo.prod", es); len(got) != 0 {
+		t.Fatalf("default: %v, want no endpoint", got)
+	}
+	if got := resolveSlices(t, newConfig([]Option{WithServingTerminating()}), "echo.prod", es); len(got) != 1 || got[0][:15] != "198.18.0.3:8888" {
+		t.Fatalf("WithServingTerminating: %v, want the serving terminating endpoint", got)
+	}
+}
+
+func TestWeightAnnotationAndManagedLease(t *testing.T) {
+	es := slice("echo-vm", 8888, "", ep{ip: "198.18.0.9", ready: boolp(true)})
+	es.Annotations = map[string]string{WeightAnnotation: "30", RenewAnnotation: time.Now().UTC().Format(time.RFC3339Nano), TTLAnnotation: "15s"}
+	if got := resolveSlices(t, newConfig(nil), "echo.prod", es); len(got) != 1 || got[0] != "198.18.0.9:8888 30 map[]" {
+		t.Fatalf("got %v", got)
+	}
+	es.Annotations[RenewAnnotation] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	if got := resolveSlices(t, newConfig(nil), "echo.prod", es); len(got) != 0 {
+		t.Fatalf("expired managed slice served %v", got)
+	}
+}
+
+func TestBadEndpointsAreSkipped(t *testing.T) {
+	es := slice("echo-a", 8888, "", ep{ip: "not-an-ip", ready: boolp(true)}, ep{ip: "198.18.0.2", ready: boolp(true)})
+	es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{})
+	if got := resolveSlices(t, newConfig(nil), "echo.prod", es); len(got) != 1 {
+		t.Fatalf("got %v", got)
+	}
+}
