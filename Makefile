@@ -16,7 +16,8 @@ test: tools fmt-check vet race standalone tidy-check ## everything CI checks
 
 # Real servers and linters the tests use, installed or built once: promtool
 # (and the Prometheus server) from Debian's prometheus package; the Consul
-# agent built from tools/consul into ~/.cache/kitexsuite (≈5 min the first
+# agent built from tools/consul and kube-apiserver + kube-controller-manager
+# from tools/kubernetes into ~/.cache/kitexsuite (≈5 and ≈8 min the first
 # time). etcd is embedded in the tests themselves.
 tools:
 	@command -v promtool >/dev/null || { echo "== installing Debian's prometheus package (promtool)"; \
@@ -24,6 +25,7 @@ tools:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; }
 	@promtool --version | head -1
 	@scripts/build-consul.sh >/dev/null && echo "consul $$(scripts/build-consul.sh)"
+	@scripts/build-kubernetes.sh >/dev/null && echo "kubernetes $$(scripts/build-kubernetes.sh)"
 
 vet:
 	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
