@@ -41,6 +41,11 @@ func Start(name string, codec Codec, h *Handler, opts ...server.Option) (*Server
 	if err != nil {
 		return nil, err
 	}
+	return StartOn(ln, name, codec, h, opts...)
+}
+
+// StartOn runs a server for name on ln, which it closes when it stops.
+func StartOn(ln net.Listener, name string, codec Codec, h *Handler, opts ...server.Option) (*Server, error) {
 	opts = append([]server.Option{
 		server.WithListener(ln),
 		server.WithServerBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: name}),

@@ -31,6 +31,12 @@ const (
 	// DefaultDrainTimeout bounds how long Deregister waits for the pod's
 	// endpoint to stop being ready.
 	DefaultDrainTimeout = 30 * time.Second
+	// DefaultDrainDelay is how long Deregister still waits once the API shows
+	// the endpoint not ready (or the managed slice deleted): clients watching
+	// the same slices apply the change on their next balancer refresh (100 ms
+	// with discoverycore.WithFastRefresh). Clients on Kitex's default 5 s
+	// refresh need WithDrainDelay of 6 s or more.
+	DefaultDrainDelay = time.Second
 	// DefaultTTL is the lease of a managed EndpointSlice, renewed every
 	// third of it.
 	DefaultTTL = 15 * time.Second
@@ -54,6 +60,7 @@ type config struct {
 	podNamespace, podName string
 	gate                  string
 	drainTimeout          time.Duration
+	drainDelay            time.Duration
 	managedNamespace      string
 	managedService        string
 	portName              string
@@ -66,7 +73,7 @@ type config struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{gate: DefaultReadinessGate, drainTimeout: DefaultDrainTimeout, ttl: DefaultTTL,
+	c := config{gate: DefaultReadinessGate, drainTimeout: DefaultDrainTimeout, drainDelay: DefaultDrainDelay, ttl: DefaultTTL,
 		resync: DefaultResync, clusterDomain: DefaultClusterDomain, defaultNamespace: "default"}
 	for _, o := range opts {
 		o.apply(&c)
@@ -104,6 +111,13 @@ func WithDrainTimeout(d time.Duration) Option {
 			c.drainTimeout = d
 		}
 	})
+}
+
+// WithDrainDelay sets how long Deregister waits after the API shows the
+// endpoint gone from the ready set (default [DefaultDrainDelay]); 0
+// returns at once.
+func WithDrainDelay(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.drainDelay = max(d, 0) })
 }
 
 // WithManagedEndpointSlice registers a process that does not run in a pod

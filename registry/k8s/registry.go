@@ -77,7 +77,8 @@ func (r *Registry) Register(info *registry.Info) error {
 
 // Deregister implements registry.Registry. In a pod: the gate goes False,
 // then Deregister waits (at most the drain timeout) until no EndpointSlice
-// lists the pod as ready, so clients have stopped picking it.
+// lists the pod as ready, and then the drain delay, so clients have
+// stopped picking it. A managed slice is deleted, then the drain delay.
 func (r *Registry) Deregister(info *registry.Info) error {
 	if r.cfg.managedService != "" {
 		return r.deregisterManaged(info)
@@ -93,7 +94,15 @@ func (r *Registry) Deregister(info *registry.Info) error {
 	if err := r.awaitNotReady(ctx); err != nil {
 		klog.Warnf("kitexsuite/k8s: pod %s/%s: stopping without seeing its endpoint leave the ready set: %v", r.cfg.podNamespace, r.cfg.podName, err)
 	}
+	r.drain()
 	return nil
+}
+
+// drain gives clients that watch the same slices time to apply the change.
+func (r *Registry) drain() {
+	if r.cfg.drainDelay > 0 {
+		time.Sleep(r.cfg.drainDelay) // a deliberate grace period, not synchronisation
+	}
 }
 
 // setGate sets the readiness gate condition on the pod's status.
@@ -319,5 +328,6 @@ func (r *Registry) deregisterManaged(info *registry.Info) error {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("kitexsuite/k8s: delete EndpointSlice %s/%s: %w", es.Namespace, es.Name, err)
 	}
+	r.drain()
 	return nil
 }
