@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
 	"sync"
@@ -48,6 +49,29 @@ func startRegistered(t *testing.T, service string, reg registry.Registry, opts .
 	return cs
 }
 
+// startRegisteredOn is startRegistered on a listener of the test's choice
+// (a test host's address, for Kubernetes).
+func startRegisteredOn(t *testing.T, ln net.Listener, service string, reg registry.Registry, opts ...server.Option) *countedServer {
+	t.Helper()
+	cs := &countedServer{}
+	count := func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, req, resp any) error {
+			cs.calls.Add(1)
+			return next(ctx, req, resp)
+		}
+	}
+	opts = append([]server.Option{server.WithMiddleware(count)}, opts...)
+	if reg != nil {
+		opts = append(opts, server.WithRegistry(reg))
+	}
+	s, err := testservice.StartOn(ln, service, testservice.Thrift, &testservice.Handler{}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.Server = s
+	return cs
+}
+
 // resolvedClient is an Echo client finding service through r, with the
 // fast balancer refresh.
 func resolvedClient(t *testing.T, service string, r discovery.Resolver, opts ...client.Option) echoservice.Client {
@@ -56,6 +80,9 @@ func resolvedClient(t *testing.T, service string, r discovery.Resolver, opts ...
 		client.WithResolver(r),
 		discoverycore.WithFastRefresh(nil, 0),
 		client.WithRPCTimeout(3 * time.Second),
+		// Kitex's default is 50 ms; a first dial to a fresh test-host
+		// address can wait on neighbour discovery on a loaded machine.
+		client.WithConnectTimeout(time.Second),
 	}, opts...)
 	c, err := echoservice.NewClient(service, opts...)
 	if err != nil {

@@ -311,7 +311,12 @@ func (s *balancerSpy) notify() {
 // (or gone) and returns when it was told.
 func (s *balancerSpy) await(tb testing.TB, info *registry.Info, present bool, within time.Duration) time.Time {
 	tb.Helper()
-	addr := info.Addr.String()
+	return s.awaitAddr(tb, info.Addr.String(), present, within)
+}
+
+// awaitAddr is await for an address.
+func (s *balancerSpy) awaitAddr(tb testing.TB, addr string, present bool, within time.Duration) time.Time {
+	tb.Helper()
 	timeout := time.NewTimer(within)
 	defer timeout.Stop()
 	for {

@@ -32,16 +32,50 @@
 //		                  // every service forgotten (dev mode), ro included
 //	}
 //
-// The agent runs in a process group of its own, which Stop (and the test's
-// cleanup) terminates, and which dies with the test process.
+// It runs a real Kubernetes control plane (v1.37.2): kube-apiserver (RBAC
+// on, a static admin token, certificates made for the test) and
+// kube-controller-manager (EndpointSlice, ServiceAccount, namespace and
+// garbage-collector controllers, among others) as child processes, backed
+// by an etcd from StartEtcd. The binaries are built once, outside the
+// repository, by scripts/build-kubernetes.sh (KubeBinaries says where;
+// KITEXSUITE_KUBE_DIR overrides it). There is no kubelet and no scheduler:
+// the test plays the kubelet, and the controllers do the rest:
+//
+//	func TestDiscovery(t *testing.T) {
+//		kube := harness.StartKube(t)   // stopped when the test ends
+//		hosts := harness.StartTestHosts(t)
+//		kube.CreateNode(t, "node-a", "zone-a")
+//		kube.CreateNamespace(t, "shop")
+//		cs := kube.Clientset(t)        // admin; kube.AdminConfig() for a rest.Config
+//		// ... create a Service and a Pod on node-a (spec.nodeName) ...
+//		ip := hosts.AddIP(t)           // an address outside loopback
+//		ln := hosts.ListenPort(t, ip, 8888)
+//		kube.SetPodReady(t, "shop", "echo-1", ip, true) // an EndpointSlice lists ip
+//		kube.MarkPodTerminating(t, "shop", "echo-1")    // ... as terminating
+//		token := kube.ServiceAccountToken(t, "shop", "reader")
+//		ro := kube.ConfigForToken(token) // what RBAC grants "reader", only
+//		kube.RestartAPIServer(t)       // an outage; etcd keeps every object
+//	}
+//
+// EndpointSlices may not list loopback addresses, so the "pods" get theirs
+// from TestHosts: a network namespace of the test's own (ip netns, as
+// root), joined to the root namespace by a veth pair whose root end is
+// 198.18.0.1/16. AddIP adds an address of 198.18.0.0/16 to the namespace's
+// end; Listen and ListenPort open a socket inside the namespace, which
+// serves clients in the root namespace from any goroutine. The test hosts
+// of a process share one namespace; processes take turns (a file lock in
+// /run/lock), and the first removes what crashed runs left.
+//
+// The agent and the Kubernetes processes run in process groups of their
+// own, which Stop (and the test's cleanup) terminates, and which die with
+// the test process.
 //
 // A server's own log goes to a buffer, not to the test output; when a test
 // fails, its last lines are shown through the test's log. A stopped server
 // leaves no goroutines behind, so goroutine-leak checks keep working; any
-// that a server cannot stop are listed (EtcdBackgroundGoroutines) for those
-// checks to ignore. The HTTP clients of Consul.Config close their idle
-// connections when the agent's test ends.
-//
-// Kubernetes (API server and controller manager) servers will be added
-// here, with the same shape: Start, Endpoints, Client, Stop, Restart.
+// that a server cannot stop are listed (EtcdBackgroundGoroutines,
+// KubeBackgroundGoroutines) for those checks to ignore. The HTTP clients of
+// Consul.Config close their idle connections when the agent's test ends;
+// so do those of Kube.Clientset, and those of Kube.AdminConfig and
+// ConfigForToken when the control plane stops.
 package harness

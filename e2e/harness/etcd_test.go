@@ -11,11 +11,19 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, leakOptions()...)
+}
+
+// leakOptions ignores the goroutines the servers cannot stop.
+func leakOptions() []goleak.Option {
 	var opts []goleak.Option
 	for _, fn := range EtcdBackgroundGoroutines {
 		opts = append(opts, goleak.IgnoreTopFunction(fn))
 	}
-	goleak.VerifyTestMain(m, opts...)
+	for _, fn := range KubeBackgroundGoroutines {
+		opts = append(opts, goleak.IgnoreTopFunction(fn))
+	}
+	return opts
 }
 
 // TestEtcdStopLeavesNoGoroutines checks that once a test's server and
@@ -32,7 +40,7 @@ func TestEtcdStopLeavesNoGoroutines(t *testing.T) {
 		e.Restart(t)
 		e.Compact(t)
 	})
-	goleak.VerifyNone(t)
+	goleak.VerifyNone(t, leakOptions()...)
 }
 
 // TestEtcdRestartWaitsForPort checks that Restart retries while its client
