@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -326,5 +327,21 @@ func TestBackoffGrowsWithJitterAndResets(t *testing.T) {
 	b.Reset()
 	if d := b.Next(); d > 100*time.Millisecond {
 		t.Fatalf("after Reset: %v", d)
+	}
+}
+
+func TestAdvertisedAddr(t *testing.T) {
+	got, err := AdvertisedAddr(&net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 8888})
+	if err != nil || got != "10.0.0.1:8888" {
+		t.Fatalf("%q %v", got, err)
+	}
+	got, err = AdvertisedAddr(&net.TCPAddr{Port: 8888}) // ":8888": this machine's address
+	if err == nil {
+		if host, port, _ := net.SplitHostPort(got); port != "8888" || net.ParseIP(host).IsLoopback() {
+			t.Fatalf("unspecified host advertised as %q", got)
+		}
+	}
+	if _, err := AdvertisedAddr(&net.TCPAddr{IP: net.ParseIP("10.0.0.1")}); err == nil {
+		t.Fatal("port 0 accepted")
 	}
 }

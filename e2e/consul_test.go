@@ -160,34 +160,9 @@ func TestConsulCheckGoesCritical(t *testing.T) {
 func TestConsulRollingRestartUnderLoad(t *testing.T) {
 	agent := harness.StartConsul(t)
 	cli := agent.Client(t)
-	reg := consul.NewRegistry(cli, consul.WithDrainDelay(500*time.Millisecond))
 	r := consul.NewResolver(cli)
 	defer r.Close()
-	servers := []*countedServer{startRegistered(t, "echo", reg), startRegistered(t, "echo", reg), startRegistered(t, "echo", reg)}
-	view := func() []string {
-		out := make([]string, len(servers))
-		for i, s := range servers {
-			out[i] = s.Addr
-		}
-		return out
-	}
-	awaitResolved(t, r, "echo", "three servers", hasExactly(view()...))
-	l := startLoad(resolvedClient(t, "echo", r), 4)
-	l.waitCalls(t, 100)
-	for i, old := range servers {
-		servers[i] = startRegistered(t, "echo", reg)
-		awaitResolved(t, r, "echo", "the replacement", hasExactly(append(view(), old.Addr)...))
-		if err := old.Stop(); err != nil {
-			t.Fatal(err)
-		}
-		l.waitCalls(t, 100)
-	}
-	l.finish(t)
-	for _, s := range servers {
-		if err := s.Stop(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rollingRestart(t, consul.NewRegistry(cli, consul.WithDrainDelay(500*time.Millisecond)), r)
 }
 
 // TestConsulACL runs against an agent whose ACLs deny by default.

@@ -29,24 +29,15 @@ type countedServer struct {
 	calls atomic.Int64
 }
 
-// startRegistered runs an Echo server for service that registers itself
-// through reg (Kitex registers one second after Run).
+// startRegistered runs an Echo server for service on a loopback port that
+// registers itself through reg (Kitex registers one second after Run).
 func startRegistered(t *testing.T, service string, reg registry.Registry, opts ...server.Option) *countedServer {
 	t.Helper()
-	cs := &countedServer{}
-	count := func(next endpoint.Endpoint) endpoint.Endpoint {
-		return func(ctx context.Context, req, resp any) error {
-			cs.calls.Add(1)
-			return next(ctx, req, resp)
-		}
-	}
-	opts = append([]server.Option{server.WithRegistry(reg), server.WithMiddleware(count)}, opts...)
-	s, err := testservice.Start(service, testservice.Thrift, &testservice.Handler{}, opts...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs.Server = s
-	return cs
+	return startRegisteredOn(t, ln, service, reg, opts...)
 }
 
 // startRegisteredOn is startRegistered on a listener of the test's choice
@@ -191,5 +182,40 @@ func (l *load) finish(t *testing.T) {
 	t.Logf("load: %d calls, %d failed", l.calls.Load(), l.failures.Load())
 	if l.failures.Load() != 0 {
 		t.Fatalf("%d of %d calls failed, first errors: %v", l.failures.Load(), l.calls.Load(), fmt.Sprint(l.errs))
+	}
+}
+
+// rollingRestart replaces three servers of "echo" registered through reg
+// one by one while a client resolving through r calls them: with drain on,
+// no call may fail.
+func rollingRestart(t *testing.T, reg registry.Registry, r discovery.Resolver) {
+	t.Helper()
+	servers := []*countedServer{startRegistered(t, "echo", reg), startRegistered(t, "echo", reg), startRegistered(t, "echo", reg)}
+	view := func() []string {
+		out := make([]string, len(servers))
+		for i, s := range servers {
+			out[i] = s.Addr
+		}
+		return out
+	}
+	awaitResolved(t, r, "echo", "three servers", hasExactly(view()...))
+	l := startLoad(resolvedClient(t, "echo", r), 4)
+	l.waitCalls(t, 100)
+	for i, old := range servers {
+		servers[i] = startRegistered(t, "echo", reg)
+		awaitResolved(t, r, "echo", "the replacement", hasExactly(append(view(), old.Addr)...))
+		if err := old.Stop(); err != nil { // Deregister, drain, close
+			t.Fatal(err)
+		}
+		l.waitCalls(t, 100)
+	}
+	l.finish(t)
+	for _, s := range servers {
+		if s.calls.Load() == 0 {
+			t.Errorf("replacement %s got no calls", s.Addr)
+		}
+		if err := s.Stop(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -313,37 +313,9 @@ func TestEtcdCompactionUnderActiveWatch(t *testing.T) {
 func TestEtcdRollingRestartUnderLoad(t *testing.T) {
 	srv := harness.StartEtcd(t)
 	cli := srv.Client(t)
-	reg := etcd.NewRegistry(cli, etcd.WithDrainDelay(500*time.Millisecond))
 	r := etcd.NewResolver(cli)
 	defer r.Close()
-	servers := []*countedServer{startRegistered(t, "echo", reg), startRegistered(t, "echo", reg), startRegistered(t, "echo", reg)}
-	view := func() []string {
-		out := make([]string, len(servers))
-		for i, s := range servers {
-			out[i] = s.Addr
-		}
-		return out
-	}
-	awaitResolved(t, r, "echo", "three servers", hasExactly(view()...))
-	l := startLoad(resolvedClient(t, "echo", r), 4)
-	l.waitCalls(t, 100)
-	for i, old := range servers {
-		servers[i] = startRegistered(t, "echo", reg)
-		awaitResolved(t, r, "echo", "the replacement", hasExactly(append(view(), old.Addr)...))
-		if err := old.Stop(); err != nil {
-			t.Fatal(err)
-		}
-		l.waitCalls(t, 100)
-	}
-	l.finish(t)
-	for _, s := range servers {
-		if s.calls.Load() == 0 {
-			t.Errorf("replacement %s got no calls", s.Addr)
-		}
-		if err := s.Stop(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rollingRestart(t, etcd.NewRegistry(cli, etcd.WithDrainDelay(500*time.Millisecond)), r)
 }
 
 // TestEtcdTenThousandInstances lists 10 000 instances of one service,

@@ -141,7 +141,7 @@ func (r *Registry) keep(reg *agentRegistration, registered bool) {
 					klog.Warnf("kitexsuite/consul: registering %s again failed, retrying with backoff: %v", reg.name(), err)
 				}
 				failing = true
-				if !sleep(reg.ctx, bo.Next()) {
+				if !discoverycore.Sleep(reg.ctx, bo.Next()) {
 					return
 				}
 				continue
@@ -152,7 +152,7 @@ func (r *Registry) keep(reg *agentRegistration, registered bool) {
 			registered, failing = true, false
 			bo.Reset()
 		}
-		if !sleep(reg.ctx, r.cfg.checkInterval) {
+		if !discoverycore.Sleep(reg.ctx, r.cfg.checkInterval) {
 			return
 		}
 		if err := r.confirm(reg); err != nil {
@@ -185,15 +185,4 @@ func (r *Registry) confirm(reg *agentRegistration) error {
 		return fmt.Errorf("the agent no longer knows the service")
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -94,7 +94,7 @@ func registration(info *registry.Info, cfg config) (*api.AgentServiceRegistratio
 	if info == nil || info.ServiceName == "" || info.Addr == nil {
 		return nil, fmt.Errorf("%w: need a service name and an address", ErrInvalidInfo)
 	}
-	hostPort, err := advertised(info.Addr)
+	hostPort, err := discoverycore.AdvertisedAddr(info.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInfo, err)
 	}
@@ -147,31 +147,6 @@ func registration(info *registry.Info, cfg config) (*api.AgentServiceRegistratio
 	return svc, nil
 }
 
-// advertised is the address clients should dial: the listen address, with
-// an unspecified host replaced by this machine's first non-loopback IPv4
-// address. Set registry.Info.Addr with SkipListenAddr to advertise another.
-func advertised(a net.Addr) (string, error) {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return "", fmt.Errorf("address %q: %w", a.String(), err)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-		return "", fmt.Errorf("address %q: bad port", a.String())
-	}
-	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
-		return a.String(), nil
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return "", fmt.Errorf("listen address %q has no host and interfaces are unreadable: %w", a.String(), err)
-	}
-	for _, ia := range addrs {
-		if n, ok := ia.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
-			return net.JoinHostPort(n.IP.String(), port), nil
-		}
-	}
-	return "", fmt.Errorf("listen address %q has no host and no non-loopback IPv4 address was found", a.String())
-}
 
 // decode turns a passing health entry into an instance.
 func decode(e *api.ServiceEntry) (*discoverycore.Instance, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -134,7 +133,7 @@ func (r *Registry) newRegistration(info *registry.Info) (*registration, error) {
 	if strings.ContainsAny(info.ServiceName, "/") {
 		return nil, fmt.Errorf("%w: service name %q contains '/'", ErrInvalidInfo, info.ServiceName)
 	}
-	addr, err := advertised(info.Addr)
+	addr, err := discoverycore.AdvertisedAddr(info.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInfo, err)
 	}
@@ -159,29 +158,6 @@ func (r *Registry) newRegistration(info *registry.Info) (*registration, error) {
 	return reg, nil
 }
 
-// advertised is the address clients should dial: the listen address, with
-// an unspecified host (":8888", "[::]:8888") replaced by this machine's
-// first non-loopback IPv4 address. Set registry.Info.Addr with
-// SkipListenAddr to advertise something else.
-func advertised(a net.Addr) (string, error) {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return "", fmt.Errorf("address %q: %w", a.String(), err)
-	}
-	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
-		return a.String(), nil
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return "", fmt.Errorf("listen address %q has no host and interfaces are unreadable: %w", a.String(), err)
-	}
-	for _, ia := range addrs {
-		if n, ok := ia.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
-			return net.JoinHostPort(n.IP.String(), port), nil
-		}
-	}
-	return "", fmt.Errorf("listen address %q has no host and no non-loopback IPv4 address was found", a.String())
-}
 
 // keep registers reg and holds the registration until Deregister, starting
 // over with backoff whenever it is lost. first receives the outcome of the
@@ -203,7 +179,7 @@ func (r *Registry) keep(reg *registration, first chan<- error) {
 				klog.Warnf("kitexsuite/etcd: registering %s again failed, retrying with backoff: %v", reg.name, err)
 			}
 			failing = true
-			if !sleep(reg.ctx, bo.Next()) {
+			if !discoverycore.Sleep(reg.ctx, bo.Next()) {
 				return
 			}
 			continue
@@ -307,15 +283,4 @@ func (r *Registry) revoke(id clientv3.LeaseID) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, _ = r.cli.Revoke(ctx, id)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
