@@ -54,6 +54,7 @@ type testNet struct {
 	ns   string   // the namespace's name, kxs-…
 	host string   // the root end of the veth pair, kxh-…
 	lock *os.File // holds the machine-wide flock
+	mac  string   // hardware address of the namespace's end of the pair
 
 	mu   sync.Mutex
 	next netip.Addr // the next address AddIP considers
@@ -121,6 +122,11 @@ func (h *TestHosts) AddIP(tb testing.TB) string {
 	n.mu.Unlock()
 	cidr := ip.String() + "/" + strconv.Itoa(testHostsPrefix)
 	if err := ipCmd("-n", n.ns, "addr", "add", cidr, "dev", "eth0"); err != nil {
+		tb.Fatalf("test hosts: %v", err)
+	}
+	// A static neighbour entry: the first dial to a fresh address must not
+	// wait on ARP (whose retries are a second apart on a loaded machine).
+	if err := ipCmd("neigh", "replace", ip.String(), "lladdr", n.mac, "dev", n.host, "nud", "permanent"); err != nil {
 		tb.Fatalf("test hosts: %v", err)
 	}
 	tb.Cleanup(func() { _ = ipCmd("-n", n.ns, "addr", "del", cidr, "dev", "eth0") })
@@ -218,6 +224,13 @@ func newTestNet(tb testing.TB) (*testNet, error) {
 			return nil, err
 		}
 	}
+	out, err := exec.Command("ip", "-n", n.ns, "-o", "link", "show", "eth0").Output()
+	_, after, found := strings.Cut(string(out), "link/ether ")
+	if err != nil || !found {
+		_ = n.remove()
+		return nil, fmt.Errorf("read the hardware address of eth0 in %s: %v %s", n.ns, err, out)
+	}
+	n.mac = strings.Fields(after)[0]
 	// Deleting an interface's first address of a subnet deletes the others
 	// too, unless they are promoted: AddIP's cleanups run in any order.
 	err = n.inNamespace(func() error {
