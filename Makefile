@@ -66,10 +66,10 @@ bench-table:
 
 # Discovery: propagation latency from Register/Deregister to the client's
 # balancer, ours beside kitex-contrib registry-etcd v0.2.4 and
-# registry-consul v0.2.0, against real etcd and Consul; Resolve cost;
-# memory per 10 000 instances.
+# registry-consul v0.2.0, against real etcd and Consul, and on a real
+# Kubernetes control plane; Resolve cost; memory per 10 000 instances.
 bench-discovery: tools
-	cd e2e && $(GO) test -run '^$$' -bench 'Benchmark(Etcd|Consul)' -benchtime=20x -benchmem .
+	cd e2e && $(GO) test -run '^$$' -bench 'Benchmark(Etcd|Consul|K8s)' -benchtime=20x -benchmem .
 
 fuzz: ## run the wire-input fuzzers for a while (their seeds also run in `make test`)
 	cd tracing && $(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime $${FUZZTIME:-60s} .

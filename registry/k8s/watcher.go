@@ -176,18 +176,46 @@ func (s *source) Watch(ctx context.Context, name string, sink discoverycore.Sink
 		case <-tick.C:
 		}
 	}
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	cache := sliceCache{}
 	for {
 		objs, err := n.informer.GetIndexer().ByIndex(serviceIndex, t.name)
 		if err != nil {
 			return err
 		}
-		sink.Set(s.instances(t, objs))
+		sink.Set(s.merge(t, objs, cache))
+		// A managed slice whose process crashed changes no object when its
+		// lease runs out: look again when the earliest lease does.
+		expiry.Reset(nextExpiry(objs, time.Now()))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
+		case <-expiry.C:
 		}
 	}
+}
+
+// nextExpiry is how long until the earliest managed slice of objs expires
+// (an hour when none will).
+func nextExpiry(objs []any, now time.Time) time.Duration {
+	next := time.Hour
+	for _, obj := range objs {
+		es, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok {
+			continue
+		}
+		at, err1 := time.Parse(time.RFC3339Nano, es.Annotations[RenewAnnotation])
+		ttl, err2 := time.ParseDuration(es.Annotations[TTLAnnotation])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if d := at.Add(ttl).Sub(now) + time.Millisecond; d > 0 && d < next {
+			next = d
+		}
+	}
+	return next
 }
 
 // explain names the RBAC rule a refused list or watch needed.
@@ -198,60 +226,99 @@ func (s *source) explain(err error, ns string) error {
 	return err
 }
 
+// sliceCache keeps, per slice, the instances decoded from its current
+// version, so a change to one slice of a large service decodes only that
+// slice again.
+type sliceCache map[string]*decodedSlice
+
+type decodedSlice struct {
+	version string
+	ready   []discovery.Instance
+	serving []discovery.Instance // terminating but serving
+}
+
 // instances merges every slice of the service into one set: ready
 // endpoints (or, with WithServingTerminating and none ready, serving
 // terminating ones) on the target's port, one per address.
 func (s *source) instances(t target, objs []any) []discovery.Instance {
-	var ready, fallback []discovery.Instance
-	seen := map[string]bool{}
+	return s.merge(t, objs, sliceCache{})
+}
+
+func (s *source) merge(t target, objs []any, cache sliceCache) []discovery.Instance {
 	now := time.Now()
+	live := make(map[string]bool, len(objs))
+	var decoded []*decodedSlice
+	total := 0
 	for _, obj := range objs {
 		es, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok || (es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6) {
+		if !ok || (es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6) || expired(es, now) {
 			continue
 		}
-		if expired(es, now) {
-			continue
+		key := es.Namespace + "/" + es.Name
+		live[key] = true
+		d := cache[key]
+		if d == nil || d.version != es.ResourceVersion || es.ResourceVersion == "" {
+			d = s.decodeSlice(t, es)
+			cache[key] = d
 		}
-		port, ok := slicePort(es, t.port)
-		if !ok {
-			continue
+		decoded = append(decoded, d)
+		total += len(d.ready)
+	}
+	for key := range cache {
+		if !live[key] {
+			delete(cache, key)
 		}
-		weight := sliceWeight(es)
-		for i := range es.Endpoints {
-			ep := &es.Endpoints[i]
-			ins, err := endpointInstance(ep, port, weight)
-			if err != nil {
-				s.logOnce(es, i, err)
-				continue
-			}
-			addr := ins.Address().String()
-			if seen[addr] {
-				continue // the same endpoint in two slices while the controller moves it
-			}
-			c := ep.Conditions
-			isReady := c.Ready == nil || *c.Ready
-			terminating := c.Terminating != nil && *c.Terminating
-			serving := isReady
-			if c.Serving != nil {
-				serving = *c.Serving
-			}
-			switch {
-			case isReady && !terminating:
+	}
+	ready := make([]discovery.Instance, 0, total)
+	seen := make(map[string]bool, total)
+	var fallback []discovery.Instance
+	for _, d := range decoded {
+		for _, ins := range d.ready {
+			if addr := ins.Address().String(); !seen[addr] { // the same endpoint in two slices while the controller moves it
 				seen[addr] = true
 				ready = append(ready, ins)
-			case s.cfg.servingTerminating && serving:
-				fallback = append(fallback, ins)
 			}
 		}
+		fallback = append(fallback, d.serving...)
 	}
-	if len(ready) == 0 && len(fallback) > 0 {
+	if len(ready) == 0 && s.cfg.servingTerminating && len(fallback) > 0 {
 		return fallback
 	}
-	if ready == nil {
-		ready = []discovery.Instance{}
-	}
 	return ready
+}
+
+// decodeSlice turns one slice version into instances on the target's port.
+func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSlice {
+	d := &decodedSlice{version: es.ResourceVersion}
+	port, ok := slicePort(es, t.port)
+	if !ok {
+		return d
+	}
+	weight := sliceWeight(es)
+	for i := range es.Endpoints {
+		ep := &es.Endpoints[i]
+		c := ep.Conditions
+		isReady := c.Ready == nil || *c.Ready
+		terminating := c.Terminating != nil && *c.Terminating
+		serving := isReady
+		if c.Serving != nil {
+			serving = *c.Serving
+		}
+		if !(isReady && !terminating) && !(s.cfg.servingTerminating && serving) {
+			continue // decode only what can be served
+		}
+		ins, err := endpointInstance(ep, port, weight)
+		if err != nil {
+			s.logOnce(es, i, err)
+			continue
+		}
+		if isReady && !terminating {
+			d.ready = append(d.ready, ins)
+		} else {
+			d.serving = append(d.serving, ins)
+		}
+	}
+	return d
 }
 
 // slicePort finds the target's port: by number (the endpoint port) or by

@@ -132,3 +132,15 @@ func TestBadEndpointsAreSkipped(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+func TestNextExpiry(t *testing.T) {
+	now := time.Now()
+	es := slice("vm", 8888, "", ep{ip: "198.18.0.9"})
+	es.Annotations = map[string]string{RenewAnnotation: now.Add(-10 * time.Second).UTC().Format(time.RFC3339Nano), TTLAnnotation: "15s"}
+	if d := nextExpiry([]any{es, slice("pods", 8888, "")}, now); d < 4*time.Second || d > 6*time.Second {
+		t.Fatalf("next expiry in %v, want about 5s", d)
+	}
+	if d := nextExpiry([]any{slice("pods", 8888, "")}, now); d != time.Hour {
+		t.Fatalf("no managed slice: %v", d)
+	}
+}
