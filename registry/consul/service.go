@@ -147,7 +147,6 @@ func registration(info *registry.Info, cfg config) (*api.AgentServiceRegistratio
 	return svc, nil
 }
 
-
 // decode turns a passing health entry into an instance.
 func decode(e *api.ServiceEntry) (*discoverycore.Instance, error) {
 	if e == nil || e.Service == nil {

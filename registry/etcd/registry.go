@@ -158,7 +158,6 @@ func (r *Registry) newRegistration(info *registry.Info) (*registration, error) {
 	return reg, nil
 }
 
-
 // keep registers reg and holds the registration until Deregister, starting
 // over with backoff whenever it is lost. first receives the outcome of the
 // first attempt.
