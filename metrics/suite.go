@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"errors"
+	"github.com/cloudwego/kitex/pkg/kerrors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +30,11 @@ type recorder struct {
 	otel *otelBackend // nil without a MeterProvider
 	peer *peerGuard
 	err  error
+
+	// configs holds, per callee, the client's call configuration as read
+	// before a call: a client whose RPC timed out finishes while Kitex's
+	// timeout worker may still decode the late reply into the RPCConfig.
+	configs sync.Map // callee -> rpcmodel.ConfigSnapshot
 }
 
 func newRecorder(side rpcmodel.Side, opts []Option) *recorder {
@@ -76,7 +83,14 @@ func (r *recorder) finish(ctx context.Context) {
 		return
 	}
 	var call rpcmodel.Call
-	rpcmodel.Derive(&call, r.side, ri, nil)
+	var snap *rpcmodel.ConfigSnapshot
+	if r.side == rpcmodel.Client && kerrors.IsTimeoutError(ri.Stats().Error()) {
+		if v, ok := r.configs.Load(ri.To().ServiceName()); ok {
+			cs := v.(rpcmodel.ConfigSnapshot)
+			snap = &cs
+		}
+	}
+	rpcmodel.DeriveWith(&call, r.side, ri, nil, snap)
 	r.record(ctx, &call)
 }
 
@@ -152,6 +166,13 @@ func (r *recorder) inFlight(next endpoint.Endpoint) endpoint.Endpoint {
 			return next(ctx, req, resp)
 		}
 		system, method := rpcmodel.SystemOf(ri), rpcmodel.FullMethodOf(ri)
+		if r.side == rpcmodel.Client {
+			if callee := ri.To().ServiceName(); callee != "" {
+				if _, seen := r.configs.Load(callee); !seen {
+					r.configs.Store(callee, rpcmodel.SnapshotConfig(ri))
+				}
+			}
+		}
 		if r.side == rpcmodel.Client && retry.IsLocalRetryRequest(ctx) {
 			peer := r.peer.label(ri.To().ServiceName())
 			if r.prom != nil {

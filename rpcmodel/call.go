@@ -135,15 +135,41 @@ func (c *Call) StatusCode() string {
 // when Kitex recorded the error in ri.Stats() instead. Derive reads ri but
 // keeps no reference to it or its parts.
 func Derive(c *Call, side Side, ri rpcinfo.RPCInfo, err error) {
+	DeriveWith(c, side, ri, err, nil)
+}
+
+// ConfigSnapshot is the part of a call's rpcinfo.RPCConfig that Derive
+// reads, taken when the call starts.
+type ConfigSnapshot struct {
+	Transport transport.Protocol
+	Codec     serviceinfo.PayloadCodec
+}
+
+// SnapshotConfig reads ri's transport and codec.
+func SnapshotConfig(ri rpcinfo.RPCInfo) ConfigSnapshot {
+	if ri == nil || ri.Config() == nil {
+		return ConfigSnapshot{}
+	}
+	return ConfigSnapshot{Transport: ri.Config().TransportProtocol(), Codec: ri.Config().PayloadCodec()}
+}
+
+// DeriveWith is Derive with the configuration taken from snap when it is
+// not nil. A client whose RPC timed out finishes while Kitex's timeout
+// worker may still be decoding the late reply into the same RPCConfig
+// (which the race detector reports); a snapshot taken at Start avoids
+// reading it then.
+func DeriveWith(c *Call, side Side, ri rpcinfo.RPCInfo, err error, snap *ConfigSnapshot) {
 	*c = Call{Side: side}
 	if ri == nil {
 		c.System, c.Method, c.FullMethod = SystemKitex, OtherMethod, OtherMethod
 		c.setError(err, false)
 		return
 	}
-	cfg := ri.Config()
 	var tp transport.Protocol
-	if cfg != nil {
+	if snap != nil {
+		tp = snap.Transport
+		c.Codec = codecName(snap.Codec)
+	} else if cfg := ri.Config(); cfg != nil {
 		tp = cfg.TransportProtocol()
 		c.Codec = codecName(cfg.PayloadCodec())
 	}

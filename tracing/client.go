@@ -83,6 +83,7 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 	}
 	ctx, rec := withRecord(ctx, clientKey)
 	rec.span = sp
+	rec.config = rpcmodel.SnapshotConfig(ri)
 	if isStream(ri) {
 		system, method := rpcmodel.SystemOf(ri), rpcmodel.FullMethodOf(ri)
 		rec.stopAbandon = context.AfterFunc(ctx, func() { t.abandon(ctx, rec, system, method) })
@@ -128,7 +129,7 @@ func (t *clientTracer) Finish(ctx context.Context) {
 	}
 	ri := rpcinfo.GetRPCInfo(ctx)
 	var call rpcmodel.Call
-	rpcmodel.Derive(&call, rpcmodel.Client, ri, nil)
+	rpcmodel.DeriveWith(&call, rpcmodel.Client, ri, nil, &rec.config)
 	var extra []attribute.KeyValue
 	if t.cfg.attributes != nil {
 		c := call

@@ -22,6 +22,7 @@ type callRecord struct {
 	// provisional: the server span started before Kitex knew the method
 	// (gRPC reads the method after the tracer starts), so Finish renames it.
 	provisional bool
+	config      rpcmodel.ConfigSnapshot // client: the call's configuration at Start
 	sent        atomic.Int64
 	recv        atomic.Int64
 	sentBytes   atomic.Int64

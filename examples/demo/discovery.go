@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/discovery"
@@ -107,16 +108,54 @@ func instanceAddrs(res discovery.Result) []string {
 	return out
 }
 
-// printRegistry lists what the servers registered, as etcd stores it.
-func printRegistry(w io.Writer, cli *clientv3.Client, prefix string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
-	if err != nil {
-		return err
+// eventLog records registry changes (from an etcd watch) and the demo's own
+// actions, with times since it started.
+type eventLog struct {
+	start  time.Time
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu    sync.Mutex
+	lines []string
+}
+
+// watchRegistry records every instance joining or leaving under prefix.
+func watchRegistry(cli *clientv3.Client, prefix string) *eventLog {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &eventLog{start: time.Now(), cancel: cancel, done: make(chan struct{})}
+	ch := cli.Watch(ctx, prefix, clientv3.WithPrefix())
+	go func() {
+		defer close(l.done)
+		for resp := range ch {
+			for _, ev := range resp.Events {
+				what := "joined"
+				if ev.Type == clientv3.EventTypeDelete {
+					what = "left (lease revoked)"
+				} else if ev.Kv.Version > 1 {
+					continue // a rewrite of the same registration
+				}
+				l.note(strings.Replace(strings.TrimPrefix(string(ev.Kv.Key), prefix), "/", " ", 1) + " " + what)
+			}
+		}
+	}()
+	return l
+}
+
+func (l *eventLog) note(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf("%8s  %s", time.Since(l.start).Round(time.Millisecond), line))
+}
+
+func (l *eventLog) print(w io.Writer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		fmt.Fprintf(w, "  %s\n", line)
 	}
-	for _, kv := range resp.Kvs {
-		fmt.Fprintf(w, "  %s  lease=%x\n", strings.TrimPrefix(string(kv.Key), prefix), kv.Lease)
-	}
-	return nil
+}
+
+func (l *eventLog) stop() {
+	l.cancel()
+	<-l.done
 }

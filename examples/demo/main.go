@@ -1,36 +1,39 @@
-// Command demo runs a Kitex chain in one process on loopback (client →
-// frontend → two backend instances), traced, measured and discovered by the
-// kitexsuite modules, and prints what it observed: the registry, span
-// trees, trace-correlated logs and per-method metrics.
+// Command demo runs the kitexsuite example chain in one process —
+// gateway (HTTP) → orders (Kitex Thrift over TTHeader) → inventory (Kitex
+// over gRPC, two replicas) — discovered through an etcd embedded in the
+// process, traced, measured and logged by the kitexsuite modules. It drives
+// traffic for a few seconds (restarting one inventory replica with drain
+// half-way), then prints what it observed: the registry events, the span
+// tree of one request across the three services, the handlers'
+// trace-correlated log lines, and per-method RPS, latency and errors by
+// error.type from the services' own metrics.
 //
-// Servers register in an etcd embedded in the process and clients find
-// them through the etcd resolver; each service has its own TracerProvider
-// (so its own service.name), all recording into one in-memory recorder:
-// nothing to install, nothing left behind.
+// With --serve it keeps everything running and prints the gateway and
+// /metrics URLs until interrupted. It leaves no process or file behind.
 package main
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
-	"slices"
+	"os/signal"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/klog"
-	"github.com/cloudwego/kitex/pkg/rpcinfo"
-	"github.com/cloudwego/kitex/server"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -39,7 +42,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/discoverycore"
-	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/examples/chain"
 	"github.com/kitexsuite/suite/logging"
 	"github.com/kitexsuite/suite/metrics"
 	etcdreg "github.com/kitexsuite/suite/registry/etcd"
@@ -47,145 +50,131 @@ import (
 )
 
 func main() {
-	calls := flag.Int("calls", 5, "calls to make through the chain")
+	duration := flag.Duration("duration", 3*time.Second, "how long to drive traffic")
+	serve := flag.Bool("serve", false, "keep the chain running and print its URLs until interrupted")
 	flag.Parse()
-	if err := run(os.Stdout, *calls); err != nil {
+	if err := run(os.Stdout, *duration, *serve); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-// chain is the running demo: an embedded etcd, three providers, one
-// recorder, three servers.
-type chain struct {
+// demo is the running chain.
+type demo struct {
 	etcd      *embeddedEtcd
 	cli       *clientv3.Client
 	resolver  *discoverycore.Resolver
-	backends  []*testservice.Server
-	reg       *prometheus.Registry // every service's metrics (one process)
+	registry  *etcdreg.Registry
+	reg       *prometheus.Registry
 	rec       *tracetest.SpanRecorder
-	providers []*sdktrace.TracerProvider
-	servers   []*testservice.Server
-	entry     testservice.Forward
-	root      trace.Tracer
+	prop      propagation.TextMapPropagator
+	providers map[string]*sdktrace.TracerProvider
+	services  []*chain.Service
+	gateway   string // host:port
+	events    *eventLog
 }
 
-func (c *chain) provider(service string) *sdktrace.TracerProvider {
+func (d *demo) provider(service string) *sdktrace.TracerProvider {
+	if tp := d.providers[service]; tp != nil {
+		return tp
+	}
 	res := resource.NewSchemaless(semconv.ServiceName(service))
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(c.rec), sdktrace.WithResource(res))
-	c.providers = append(c.providers, tp)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(d.rec), sdktrace.WithResource(res))
+	d.providers[service] = tp
 	return tp
 }
 
-func start() (*chain, error) {
-	c := &chain{rec: tracetest.NewSpanRecorder(), reg: prometheus.NewRegistry()}
-	var err error
-	if c.etcd, err = startEtcd(); err != nil {
+// start runs one service of the chain on a fresh loopback port.
+func (d *demo) start(name string) (*chain.Service, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		return nil, err
 	}
-	if c.cli, err = c.etcd.client(); err != nil {
-		return c, err
+	o := chain.Options{Listener: ln, TracerProvider: d.provider(name), Propagator: d.prop, Metrics: d.reg,
+		Resolver: d.resolver, ExitWait: 100 * time.Millisecond}
+	if name != chain.Gateway {
+		o.Registry = d.registry
 	}
-	registry := etcdreg.NewRegistry(c.cli, etcdreg.WithDrainDelay(200*time.Millisecond))
-	c.resolver = etcdreg.NewResolver(c.cli)
-	discovered := []client.Option{client.WithResolver(c.resolver), discoverycore.WithFastRefresh(nil, 0)}
+	s, err := chain.Start(name, o)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	d.services = append(d.services, s)
+	return s, nil
+}
 
-	measured := func() []metrics.Option { return []metrics.Option{metrics.WithRegisterer(c.reg)} }
-	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-	opts := func(service string) []tracing.Option {
-		return []tracing.Option{tracing.WithTracerProvider(c.provider(service)), tracing.WithPropagators(prop)}
+func startDemo() (*demo, error) {
+	d := &demo{reg: prometheus.NewRegistry(), rec: tracetest.NewSpanRecorder(), providers: map[string]*sdktrace.TracerProvider{},
+		prop: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
+	var err error
+	if d.etcd, err = startEtcd(); err != nil {
+		return nil, err
 	}
-	traceID := func(ctx context.Context) string {
-		klog.CtxInfof(ctx, "handling %s", rpcinfo.GetRPCInfo(ctx).To().ServiceName()) // trace-correlated by the logging adapter
-		return trace.SpanContextFromContext(ctx).TraceID().String()
+	if d.cli, err = d.etcd.client(); err != nil {
+		return d, err
 	}
-
-	backendOpts, frontendOpts, clientOpts := opts("backend"), opts("frontend"), opts("client")
-	for range 2 {
-		backend, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: traceID},
-			server.WithSuite(tracing.NewServerSuite(backendOpts...)), server.WithSuite(metrics.NewServerSuite(measured()...)),
-			server.WithRegistry(registry))
+	d.events = watchRegistry(d.cli, etcdreg.DefaultPrefix+"/")
+	d.registry = etcdreg.NewRegistry(d.cli, etcdreg.WithDrainDelay(300*time.Millisecond))
+	d.resolver = etcdreg.NewResolver(d.cli)
+	for _, name := range []string{chain.Inventory, chain.Inventory, chain.Orders, chain.Gateway} {
+		s, err := d.start(name)
 		if err != nil {
-			return c, err
+			return d, err
 		}
-		c.servers = append(c.servers, backend)
-		c.backends = append(c.backends, backend)
+		if name == chain.Gateway {
+			d.gateway = s.Addr
+		}
 	}
-	toBackend, err := testservice.NewForward(testservice.Thrift, "backend", "", append(discovered,
-		client.WithSuite(tracing.NewClientSuite(frontendOpts...)), client.WithSuite(metrics.NewClientSuite(measured()...)),
-		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "frontend"}))...)
-	if err != nil {
-		return c, err
-	}
-	frontend, err := testservice.Start("frontend", testservice.Thrift, &testservice.Handler{Next: toBackend, TraceID: traceID},
-		server.WithSuite(tracing.NewServerSuite(frontendOpts...)), server.WithSuite(metrics.NewServerSuite(measured()...)),
-		server.WithRegistry(registry))
-	if err != nil {
-		return c, err
-	}
-	c.servers = append(c.servers, frontend)
-	c.entry, err = testservice.NewForward(testservice.Thrift, "frontend", "", append(discovered,
-		client.WithSuite(tracing.NewClientSuite(clientOpts...)), client.WithSuite(metrics.NewClientSuite(measured()...)),
-		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "client"}))...)
-	c.root = c.providers[len(c.providers)-1].Tracer("demo")
-	return c, err
+	return d, nil
 }
 
-// discover waits until every server is registered and resolvable, and
-// prints the registry.
-func (c *chain) discover(w io.Writer) error {
-	backends := []string{c.backends[0].Addr, c.backends[1].Addr}
-	took, err := awaitInstances(c.resolver, "backend", backends)
-	if err != nil {
-		return err
+func (d *demo) stopServices() {
+	for i := len(d.services) - 1; i >= 0; i-- { // gateway first, inventory last
+		_ = d.services[i].Stop()
 	}
-	if _, err := awaitInstances(c.resolver, "frontend", []string{c.servers[2].Addr}); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "discovery: embedded etcd at %s; servers registered (Kitex registers 1 s after Run, resolved after %v):\n",
-		c.etcd.url, took.Round(time.Millisecond))
-	return printRegistry(w, c.cli, etcdreg.DefaultPrefix+"/")
+	d.services = nil
 }
 
-// drain stops one backend instance and reports how soon the frontend's
-// resolver stopped listing it.
-func (c *chain) drain(w io.Writer) error {
-	gone, left := c.backends[1], c.backends[0]
-	stopped := make(chan error, 1)
-	start := time.Now()
-	go func() { stopped <- gone.Stop() }() // Deregister revokes the lease, then drains 200 ms
-	took, err := awaitInstances(c.resolver, "backend", []string{left.Addr})
-	if err != nil {
-		return err
-	}
-	if err := <-stopped; err != nil {
-		return err
-	}
-	c.servers = slices.DeleteFunc(c.servers, func(s *testservice.Server) bool { return s == gone })
-	fmt.Fprintf(w, "\nbackend %s stopped: deregistered, resolver saw it gone after %v, server closed after %v (drain)\n",
-		gone.Addr, took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-func (c *chain) stop() {
-	for _, s := range c.servers {
-		_ = s.Stop()
-	}
-	for _, tp := range c.providers {
+func (d *demo) stop() {
+	d.stopServices()
+	for _, tp := range d.providers {
 		_ = tp.Shutdown(context.Background())
 	}
-	if c.resolver != nil {
-		_ = c.resolver.Close()
+	if d.resolver != nil {
+		_ = d.resolver.Close()
 	}
-	if c.cli != nil {
-		_ = c.cli.Close()
+	if d.events != nil {
+		d.events.stop()
 	}
-	if c.etcd != nil {
-		c.etcd.stop()
+	if d.cli != nil {
+		_ = d.cli.Close()
+	}
+	if d.etcd != nil {
+		d.etcd.stop()
 	}
 }
 
-func run(w io.Writer, calls int) error {
+// awaitReady waits until the resolver lists every registered replica.
+func (d *demo) awaitReady() (time.Duration, error) {
+	var inventory, orders []string
+	for _, s := range d.services {
+		switch s.Name {
+		case chain.Inventory:
+			inventory = append(inventory, s.Addr)
+		case chain.Orders:
+			orders = append(orders, s.Addr)
+		}
+	}
+	took, err := awaitInstances(d.resolver, chain.Inventory, inventory)
+	if err != nil {
+		return 0, err
+	}
+	_, err = awaitInstances(d.resolver, chain.Orders, orders)
+	return took, err
+}
+
+func run(w io.Writer, duration time.Duration, serve bool) error {
 	// The application owns Kitex's logger: handlers log through klog, and the
 	// slog adapter adds the ids of each call's span.
 	logs := &lockedBuffer{}
@@ -195,67 +184,192 @@ func run(w io.Writer, calls int) error {
 	klog.SetLogger(logger)
 	defer klog.SetLogger(prev)
 
-	c, err := start()
-	if c != nil {
-		defer c.stop()
+	d, err := startDemo()
+	if d != nil {
+		defer d.stop()
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "kitexsuite demo: client → frontend → backend (2 instances) on loopback, %d calls\n\n", calls)
-	if err := c.discover(w); err != nil {
+	fmt.Fprintf(w, "kitexsuite demo: gateway (HTTP) → orders (Thrift/TTHeader) → inventory (gRPC, 2 replicas), registry: embedded etcd at %s\n", d.etcd.url)
+	took, err := d.awaitReady()
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "all replicas registered and resolved after %v (Kitex registers 1 s after Run)\n", took.Round(time.Millisecond))
+	if serve {
+		return d.serve(w)
+	}
 
-	var first, last trace.TraceID
-	for i := 0; i < calls; i++ {
-		action := ""
-		if i == calls-1 && calls > 1 {
-			action = testservice.ActionBizError // one business error, to show its status
-		}
-		member, _ := baggage.NewMember("tenant", "acme")
-		bag, _ := baggage.New(member)
-		ctx := baggage.ContextWithBaggage(context.Background(), bag)
-		ctx, span := c.root.Start(ctx, "demo.request")
-		_, err := c.entry(ctx, &testservice.Request{Message: fmt.Sprintf("call %d", i), Hops: 1, Action: action})
-		span.End()
-		status := "ok"
-		if err != nil {
-			status = "error: " + err.Error()
-		}
-		fmt.Fprintf(w, "call %d  trace %s  %s\n", i, span.SpanContext().TraceID(), status)
-		if i == 0 {
-			first = span.SpanContext().TraceID()
-		}
-		last = span.SpanContext().TraceID()
-	}
-	if err := c.drain(w); err != nil {
+	start := time.Now()
+	stats, err := d.drive(w, duration)
+	if err != nil {
 		return err
 	}
+	elapsed := time.Since(start)
 	// Servers end their spans after replying; stopping them first makes
-	// every span of every call final before the tree is printed.
-	for _, s := range c.servers {
-		_ = s.Stop()
-	}
-	c.servers = nil
+	// every span final before the tree is printed.
+	d.stopServices()
 
-	spans := c.rec.Ended()
-	fmt.Fprintf(w, "\nspan tree of call 0 (trace %s):\n", first)
-	printTree(w, spans, first)
-	if last != first {
-		fmt.Fprintf(w, "\nspan tree of call %d, a business error at the backend (trace %s):\n", calls-1, last)
-		printTree(w, spans, last)
-	}
+	fmt.Fprintf(w, "\nregistry events (etcd watch on %s/; times since the start):\n", etcdreg.DefaultPrefix)
+	d.events.print(w)
+
+	spans := d.rec.Ended()
+	okTrace, _ := stats.okTrace.Load().(string)
+	id := completeTrace(spans, okTrace)
+	fmt.Fprintf(w, "\nspan tree of one request (trace %s):\n", id)
+	printTree(w, spans, id)
 	fmt.Fprintf(w, "\nrecorded %d spans in %d traces\n", len(spans), countTraces(spans))
-	fmt.Fprintf(w, "\nhandler logs of call 0 (klog through kitexsuite/logging, slog text):\n")
+	fmt.Fprintf(w, "\nhandler logs of that request (klog through kitexsuite/logging, slog text):\n")
 	for _, line := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(line, first.String()) {
+		if strings.Contains(line, id.String()) {
 			fmt.Fprintf(w, "  %s\n", line)
 		}
 	}
-	fmt.Fprintf(w, "\nmetrics (kitex_*_call_duration_seconds, one Prometheus registry):\n")
-	return printMetrics(w, c.reg)
+	fmt.Fprintf(w, "\nper-method metrics over %v (kitex_*_call_duration_seconds; RPS = calls / duration):\n", elapsed.Round(time.Millisecond))
+	return printMetrics(w, d.reg, elapsed)
+}
+
+// trafficStats is what the load generator saw.
+type trafficStats struct {
+	requests, failed atomic.Int64
+	okTrace          atomic.Value // trace id of a successful request
+}
+
+// drive sends requests to the gateway from a few workers for duration,
+// with a share asking for business errors, handler errors and timeouts;
+// half-way it restarts one inventory replica with drain. A progress line
+// shows while it runs.
+func (d *demo) drive(w io.Writer, duration time.Duration) (*trafficStats, error) {
+	st := &trafficStats{}
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	httpc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	defer httpc.CloseIdleConnections()
+	var wg sync.WaitGroup
+	for worker := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				q := fmt.Sprintf("item=sku-%d", i%50)
+				switch {
+				case worker == 0 && i%40 == 7:
+					q += "&fail=biz"
+				case worker == 1 && i%60 == 11:
+					q += "&fail=error"
+				case worker == 2 && i == 5:
+					q += "&fail=slow"
+				}
+				resp, err := httpc.Get("http://" + d.gateway + "/order?" + q)
+				st.requests.Add(1)
+				if err != nil {
+					st.failed.Add(1)
+					continue
+				}
+				var body struct {
+					TraceID string `json:"trace_id"`
+				}
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					st.failed.Add(1)
+				} else if !strings.Contains(q, "fail") {
+					st.okTrace.Store(body.TraceID)
+				}
+			}
+		}()
+	}
+	restarted := make(chan error, 1)
+	go func() { restarted <- d.restartInventory(ctx, duration/2) }()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+		}
+		fmt.Fprintf(w, "\r  traffic: %5d requests, %3d answered with an error, %4.1fs", st.requests.Load(), st.failed.Load(), time.Since(start).Seconds())
+	}
+	wg.Wait()
+	fmt.Fprintf(w, "\r  traffic: %5d requests, %3d answered with an error (the business errors, handler errors and one timeout asked for)\n", st.requests.Load(), st.failed.Load())
+	if err := <-restarted; err != nil {
+		return nil, err
+	}
+	if st.okTrace.Load() == nil {
+		return nil, fmt.Errorf("no request succeeded")
+	}
+	return st, nil
+}
+
+// restartInventory stops the first inventory replica after delay (it
+// deregisters and drains) and starts a replacement.
+func (d *demo) restartInventory(ctx context.Context, delay time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(delay):
+	}
+	for i, s := range d.services {
+		if s.Name != chain.Inventory {
+			continue
+		}
+		d.events.note("inventory " + s.Addr + " stopping: deregister, drain 300 ms, close")
+		if err := s.Stop(); err != nil {
+			return err
+		}
+		d.events.note("inventory " + s.Addr + " closed")
+		d.services = append(d.services[:i:i], d.services[i+1:]...)
+		ns, err := d.start(chain.Inventory)
+		if err != nil {
+			return err
+		}
+		d.events.note("inventory " + ns.Addr + " started (registers 1 s after Run)")
+		return nil
+	}
+	return nil
+}
+
+// serve keeps the chain up until interrupted.
+func (d *demo) serve(w io.Writer) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(d.reg))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	fmt.Fprintf(w, "serving: gateway http://%s/order?item=x  metrics (all three services) http://%s/metrics\nCtrl-C to stop\n", d.gateway, ln.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
+
+// completeTrace picks the trace of a successful request that has spans of
+// all three services, preferring want.
+func completeTrace(spans []sdktrace.ReadOnlySpan, want string) trace.TraceID {
+	services := map[trace.TraceID]map[string]bool{}
+	for _, s := range spans {
+		id := s.SpanContext().TraceID()
+		if services[id] == nil {
+			services[id] = map[string]bool{}
+		}
+		services[id][serviceOf(s)] = true
+	}
+	if id, err := trace.TraceIDFromHex(want); err == nil && len(services[id]) == 3 {
+		return id
+	}
+	for id, svcs := range services {
+		if len(svcs) == 3 {
+			return id
+		}
+	}
+	return trace.TraceID{}
 }
 
 func printTree(w io.Writer, spans []sdktrace.ReadOnlySpan, id trace.TraceID) {

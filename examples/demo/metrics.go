@@ -15,7 +15,7 @@ import (
 // printMetrics prints, per side, method and peer, the calls and their
 // outcomes and p50/p99 latency estimated from the histogram buckets (as
 // PromQL's histogram_quantile does).
-func printMetrics(w io.Writer, reg prometheus.Gatherer) error {
+func printMetrics(w io.Writer, reg prometheus.Gatherer, elapsed time.Duration) error {
 	mfs, err := reg.Gather()
 	if err != nil {
 		return err
@@ -58,11 +58,11 @@ func printMetrics(w io.Writer, reg prometheus.Gatherer) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	fmt.Fprintf(w, "  %-7s %-24s %-9s %6s %9s %9s  %s\n", "SIDE", "METHOD", "PEER", "CALLS", "P50", "P99", "OUTCOMES")
+	fmt.Fprintf(w, "  %-7s %-30s %-9s %6s %7s %9s %9s  %s\n", "SIDE", "METHOD", "PEER", "CALLS", "RPS", "P50", "P99", "OUTCOMES (error.type)")
 	for _, k := range keys {
 		r := rows[k]
-		fmt.Fprintf(w, "  %-7s %-24s %-9s %6d %9s %9s  %s\n", r.side, r.method, orDash(r.peer), r.calls,
-			quantile(0.5, r.buckets, r.calls), quantile(0.99, r.buckets, r.calls), outcomes(r.outcomes))
+		fmt.Fprintf(w, "  %-7s %-30s %-9s %6d %7.0f %9s %9s  %s\n", r.side, r.method, orDash(r.peer), r.calls,
+			float64(r.calls)/elapsed.Seconds(), quantile(0.5, r.buckets, r.calls), quantile(0.99, r.buckets, r.calls), outcomes(r.outcomes))
 	}
 	return nil
 }

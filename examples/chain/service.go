@@ -1,0 +1,198 @@
+package chain
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/discovery"
+	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/pkg/registry"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/server"
+	"github.com/cloudwego/kitex/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kitexsuite/suite/discoverycore"
+	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/metrics"
+	"github.com/kitexsuite/suite/tracing"
+)
+
+// The services of the chain.
+const (
+	Gateway   = "gateway"
+	Orders    = "orders"
+	Inventory = "inventory"
+	// RPCPort is where orders and inventory serve in Kubernetes.
+	RPCPort = 8888
+)
+
+// Options is what one service of the chain runs with.
+type Options struct {
+	Listener       net.Listener         // the RPC (or, for the gateway, HTTP) listener
+	TracerProvider trace.TracerProvider // spans of this service
+	Propagator     propagation.TextMapPropagator
+	Metrics        *prometheus.Registry        // this service's metrics
+	Registry       registry.Registry           // how this service registers (nil: it does not)
+	Resolver       discovery.Resolver          // how it finds the next service (nil for inventory)
+	Target         func(service string) string // the resolver target of a service (default: its name)
+	ExitWait       time.Duration               // in-flight grace after the drain (Kitex default 5 s)
+}
+
+func (o Options) target(service string) string {
+	if o.Target != nil {
+		return o.Target(service)
+	}
+	return service
+}
+
+func (o Options) serverOptions(service string) []server.Option {
+	opts := []server.Option{
+		server.WithListener(o.Listener),
+		server.WithServerBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: service}),
+		server.WithSuite(tracing.NewServerSuite(tracing.WithTracerProvider(o.TracerProvider), tracing.WithPropagators(o.Propagator))),
+		server.WithSuite(metrics.NewServerSuite(metrics.WithRegisterer(o.Metrics))),
+	}
+	if o.Registry != nil {
+		opts = append(opts, server.WithRegistry(o.Registry))
+	}
+	if o.ExitWait > 0 {
+		opts = append(opts, server.WithExitWaitTime(o.ExitWait))
+	}
+	return opts
+}
+
+func (o Options) clientOptions(caller string) []client.Option {
+	return []client.Option{
+		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: caller}),
+		client.WithResolver(o.Resolver),
+		discoverycore.WithFastRefresh(nil, 0),
+		client.WithRPCTimeout(2 * time.Second),
+		client.WithConnectTimeout(time.Second),
+		client.WithSuite(tracing.NewClientSuite(tracing.WithTracerProvider(o.TracerProvider), tracing.WithPropagators(o.Propagator))),
+		client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(o.Metrics))),
+	}
+}
+
+// Service is a running service of the chain.
+type Service struct {
+	Name string
+	Addr string
+	stop func() error
+}
+
+// Stop deregisters (and drains), then stops the service.
+func (s *Service) Stop() error { return s.stop() }
+
+func logCall(service string) func(ctx context.Context) string {
+	return func(ctx context.Context) string {
+		klog.CtxInfof(ctx, "%s: handling %s", service, rpcinfo.GetRPCInfo(ctx).To().Method())
+		return trace.SpanContextFromContext(ctx).TraceID().String()
+	}
+}
+
+// StartInventory runs inventory: Kitex Protobuf services served over gRPC.
+func StartInventory(o Options) (*Service, error) {
+	s, err := testservice.StartOn(o.Listener, Inventory, testservice.Protobuf, &testservice.Handler{TraceID: logCall(Inventory)}, o.serverOptions(Inventory)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{Name: Inventory, Addr: s.Addr, stop: s.Stop}, nil
+}
+
+// StartOrders runs orders: a Kitex Thrift server (TTHeader) whose handler
+// asks inventory over gRPC.
+func StartOrders(o Options) (*Service, error) {
+	toInventory, err := testservice.NewForward(testservice.Protobuf, o.target(Inventory), "",
+		append(o.clientOptions(Orders), client.WithTransportProtocol(transport.GRPC))...)
+	if err != nil {
+		return nil, err
+	}
+	s, err := testservice.StartOn(o.Listener, Orders, testservice.Thrift, &testservice.Handler{Next: toInventory, TraceID: logCall(Orders)}, o.serverOptions(Orders)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{Name: Orders, Addr: s.Addr, stop: s.Stop}, nil
+}
+
+// StartGateway runs the HTTP gateway: GET /order?item=X[&fail=biz|error|slow]
+// calls orders over Thrift with TTHeader; GET /healthz answers 200.
+func StartGateway(o Options) (*Service, error) {
+	toOrders, err := testservice.NewForward(testservice.Thrift, o.target(Orders), "",
+		// The gateway gives up before orders does (2 s), so a slow
+		// inventory shows as the gateway's timeout, not a race of two.
+		append(o.clientOptions(Gateway), client.WithTransportProtocol(transport.TTHeaderFramed), client.WithRPCTimeout(time.Second))...)
+	if err != nil {
+		return nil, err
+	}
+	tracer := o.TracerProvider.Tracer("github.com/kitexsuite/suite/examples/chain")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("GET /order", func(w http.ResponseWriter, r *http.Request) {
+		ctx := o.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, "GET /order", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", "GET"), attribute.String("url.path", "/order")))
+		defer span.End()
+		req := &testservice.Request{Message: r.URL.Query().Get("item"), Hops: 1}
+		switch r.URL.Query().Get("fail") {
+		case "biz":
+			req.Action = testservice.ActionBizError
+		case "error":
+			req.Action = testservice.ActionError
+		case "slow":
+			req.Action, req.SleepMs = testservice.ActionSleep, 3000 // beyond every RPC timeout of the chain
+		}
+		resp, err := toOrders(ctx, req)
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+			w.WriteHeader(http.StatusBadGateway)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error(), "trace_id": span.SpanContext().TraceID().String()})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"item": resp.Message, "trace_id": span.SpanContext().TraceID().String(), "hops": len(resp.TraceIDs)})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(o.Listener) }()
+	stop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := srv.Shutdown(ctx)
+		if serr := <-done; err == nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = serr
+		}
+		return err
+	}
+	return &Service{Name: Gateway, Addr: o.Listener.Addr().String(), stop: stop}, nil
+}
+
+// Start runs the named service.
+func Start(name string, o Options) (*Service, error) {
+	switch name {
+	case Gateway:
+		return StartGateway(o)
+	case Orders:
+		return StartOrders(o)
+	case Inventory:
+		return StartInventory(o)
+	}
+	return nil, fmt.Errorf("chain: unknown service %q (want %s, %s or %s)", name, Gateway, Orders, Inventory)
+}
+
+// KubernetesTarget is the resolver target of a service of the chain in
+// namespace ns.
+func KubernetesTarget(ns string) func(string) string {
+	return func(service string) string { return service + "." + ns + ":" + strconv.Itoa(RPCPort) }
+}
