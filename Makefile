@@ -16,9 +16,10 @@ test: tools fmt-check vet race standalone tidy-check ## everything CI checks
 
 # Real servers and linters the tests use, installed or built once: promtool
 # (and the Prometheus server) from Debian's prometheus package; the Consul
-# agent built from tools/consul and kube-apiserver + kube-controller-manager
-# from tools/kubernetes into ~/.cache/kitexsuite (≈5 and ≈8 min the first
-# time). etcd is embedded in the tests themselves.
+# agent built from tools/consul, kube-apiserver + kube-controller-manager
+# from tools/kubernetes and the Helm CLI from tools/helm into
+# ~/.cache/kitexsuite (≈5, ≈8 and ≈2 min the first time). etcd is embedded
+# in the tests themselves.
 tools:
 	@command -v promtool >/dev/null || { echo "== installing Debian's prometheus package (promtool)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -26,6 +27,7 @@ tools:
 	@promtool --version | head -1
 	@scripts/build-consul.sh >/dev/null && echo "consul $$(scripts/build-consul.sh)"
 	@scripts/build-kubernetes.sh >/dev/null && echo "kubernetes $$(scripts/build-kubernetes.sh)"
+	@scripts/build-helm.sh >/dev/null && echo "helm $$(scripts/build-helm.sh)"
 
 vet:
 	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
