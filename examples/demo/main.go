@@ -316,8 +316,20 @@ func (d *demo) restartInventory(ctx context.Context, delay time.Duration) error 
 		if s.Name != chain.Inventory {
 			continue
 		}
+		var others []string
+		for _, o := range d.services {
+			if o.Name == chain.Inventory && o != s {
+				others = append(others, o.Addr)
+			}
+		}
 		d.events.note("inventory " + s.Addr + " stopping: deregister, drain 300 ms, close")
-		if err := s.Stop(); err != nil {
+		stopped := make(chan error, 1)
+		go func() { stopped <- s.Stop() }()
+		if _, err := awaitInstances(d.resolver, chain.Inventory, others); err != nil {
+			return err
+		}
+		d.events.note("orders' resolver follows: inventory = " + strings.Join(others, ", "))
+		if err := <-stopped; err != nil {
 			return err
 		}
 		d.events.note("inventory " + s.Addr + " closed")
@@ -327,6 +339,10 @@ func (d *demo) restartInventory(ctx context.Context, delay time.Duration) error 
 			return err
 		}
 		d.events.note("inventory " + ns.Addr + " started (registers 1 s after Run)")
+		if _, err := awaitInstances(d.resolver, chain.Inventory, append(others, ns.Addr)); err != nil {
+			return err
+		}
+		d.events.note("orders' resolver follows: inventory = " + strings.Join(append(others, ns.Addr), ", "))
 		return nil
 	}
 	return nil

@@ -18,7 +18,7 @@ func TestDemoPrintsWhatItObserved(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"registry: embedded etcd at http://127.0.0.1:",
-		"inventory 127.0.0.1:", " joined", "left (lease revoked)", "stopping: deregister, drain 300 ms, close",
+		"inventory 127.0.0.1:", " joined", "left (lease revoked)", "stopping: deregister, drain 300 ms, close", "orders' resolver follows: inventory = ",
 		"GET /order                                   gateway    SERVER",
 		"echo.EchoService/Echo", "orders     SERVER", "orders     CLIENT", "inventory  SERVER",
 		`msg="orders: handling Echo" trace_id=`,
