@@ -39,35 +39,13 @@ const helmVersion = "v3.22.0"
 // helmChart is the example chain's chart, relative to this package.
 var helmChart = filepath.Join("..", "examples", "deploy", "helm", "kitexsuite-demo")
 
-// helmBinary returns the Helm CLI: $KITEXSUITE_HELM if set, else
-// helm-v3.22.0 in the bin directory of
-// ${KITEXSUITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kitexsuite}, where
-// scripts/build-helm.sh builds it. A missing binary fails the test: CI
+// helmBinary returns the Helm CLI. A missing binary fails the test: CI
 // builds it (make tools), so a skip would only hide the chart's checks.
 func helmBinary(t *testing.T) string {
 	t.Helper()
-	path := os.Getenv("KITEXSUITE_HELM")
-	if path == "" {
-		cache := os.Getenv("KITEXSUITE_CACHE")
-		if cache == "" {
-			base := os.Getenv("XDG_CACHE_HOME")
-			if base == "" {
-				home, err := os.UserHomeDir()
-				if err != nil {
-					t.Fatalf("helm binary: no cache directory: %v; set KITEXSUITE_HELM or KITEXSUITE_CACHE", err)
-				}
-				base = filepath.Join(home, ".cache")
-			}
-			cache = filepath.Join(base, "kitexsuite")
-		}
-		path = filepath.Join(cache, "bin", "helm-"+helmVersion)
-	}
-	info, err := os.Stat(path)
-	if err == nil && (info.IsDir() || info.Mode().Perm()&0o111 == 0) {
-		err = errors.New("not an executable file")
-	}
+	path, err := harness.HelmBinary()
 	if err != nil {
-		t.Fatalf("helm %s binary %s: %v; build it with scripts/build-helm.sh (or point KITEXSUITE_HELM at one)", helmVersion, path, err)
+		t.Fatal(err)
 	}
 	return path
 }

@@ -1,11 +1,8 @@
 package harness
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -26,38 +23,6 @@ const (
 	// still holds one of the old ports.
 	consulRelistenTimeout = 5 * time.Second
 )
-
-// ConsulBinary returns the path of the consul binary the harness runs:
-// $KITEXSUITE_CONSUL if set, else consul-v1.22.0 in the bin directory of
-// ${KITEXSUITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kitexsuite}, which is
-// where scripts/build-consul.sh builds it. It fails, naming that script,
-// when there is no executable file there.
-func ConsulBinary() (string, error) {
-	path := os.Getenv("KITEXSUITE_CONSUL")
-	if path == "" {
-		cache := os.Getenv("KITEXSUITE_CACHE")
-		if cache == "" {
-			base := os.Getenv("XDG_CACHE_HOME")
-			if base == "" {
-				home, err := os.UserHomeDir()
-				if err != nil {
-					return "", fmt.Errorf("consul binary: no cache directory: %w (set KITEXSUITE_CONSUL or KITEXSUITE_CACHE)", err)
-				}
-				base = filepath.Join(home, ".cache")
-			}
-			cache = filepath.Join(base, "kitexsuite")
-		}
-		path = filepath.Join(cache, "bin", "consul-"+ConsulVersion)
-	}
-	info, err := os.Stat(path)
-	if err == nil && (info.IsDir() || info.Mode().Perm()&0o111 == 0) {
-		err = errors.New("not an executable file")
-	}
-	if err != nil {
-		return "", fmt.Errorf("consul %s binary %s: %w; build it with scripts/build-consul.sh (or point KITEXSUITE_CONSUL at one)", ConsulVersion, path, err)
-	}
-	return path, nil
-}
 
 // ConsulOption configures an agent StartConsul starts.
 type ConsulOption func(*consulOptions)

@@ -3,11 +3,8 @@ package harness
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -70,42 +67,6 @@ var kubeControllers = []string{
 // (TestKube checks it). Leak checks still list it, so that a future
 // client-go's process-wide goroutine is ignored in one place.
 var KubeBackgroundGoroutines = []string{}
-
-// KubeBinaries returns the directory holding the kube-apiserver and
-// kube-controller-manager binaries the harness runs: $KITEXSUITE_KUBE_DIR
-// if set, else kubernetes-v1.37.2 in the bin directory of
-// ${KITEXSUITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kitexsuite}, which is
-// where scripts/build-kubernetes.sh builds them. It fails, naming that
-// script, unless both are executable files there.
-func KubeBinaries() (string, error) {
-	dir := os.Getenv("KITEXSUITE_KUBE_DIR")
-	if dir == "" {
-		cache := os.Getenv("KITEXSUITE_CACHE")
-		if cache == "" {
-			base := os.Getenv("XDG_CACHE_HOME")
-			if base == "" {
-				home, err := os.UserHomeDir()
-				if err != nil {
-					return "", fmt.Errorf("kubernetes binaries: no cache directory: %w (set KITEXSUITE_KUBE_DIR or KITEXSUITE_CACHE)", err)
-				}
-				base = filepath.Join(home, ".cache")
-			}
-			cache = filepath.Join(base, "kitexsuite")
-		}
-		dir = filepath.Join(cache, "bin", "kubernetes-"+KubernetesVersion)
-	}
-	for _, name := range []string{"kube-apiserver", "kube-controller-manager"} {
-		path := filepath.Join(dir, name)
-		info, err := os.Stat(path)
-		if err == nil && (info.IsDir() || info.Mode().Perm()&0o111 == 0) {
-			err = errors.New("not an executable file")
-		}
-		if err != nil {
-			return "", fmt.Errorf("kubernetes %s binary %s: %w; build it with scripts/build-kubernetes.sh (or point KITEXSUITE_KUBE_DIR at a directory holding kube-apiserver and kube-controller-manager)", KubernetesVersion, path, err)
-		}
-	}
-	return dir, nil
-}
 
 // Kube is a real Kubernetes control plane: kube-apiserver and
 // kube-controller-manager as child processes on free loopback ports,

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/discovery"
@@ -184,4 +186,19 @@ func discoveryFor(c Config, mp metric.MeterProvider) (registry.Registry, discove
 			f()
 		}
 	}, nil
+}
+
+// Main is the whole main function of a chain binary: flags (defaults from
+// the environment), run until SIGTERM or Ctrl-C, exit 1 on error.
+func Main(service string) {
+	cfg := Config{Service: service}
+	cfg.Flags(flag.CommandLine)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := Run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, service+":", err)
+		stop()
+		os.Exit(1)
+	}
 }

@@ -3,25 +3,6 @@
 // chain.Config. SIGTERM deregisters, drains and stops it.
 package main
 
-import (
-	"context"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/kitexsuite/suite/examples/chain"
 
-	"github.com/kitexsuite/suite/examples/chain"
-)
-
-func main() {
-	cfg := chain.Config{Service: chain.Inventory}
-	cfg.Flags(flag.CommandLine)
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := chain.Run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "inventory:", err)
-		os.Exit(1)
-	}
-}
+func main() { chain.Main(chain.Inventory) }
