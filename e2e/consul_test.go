@@ -162,7 +162,7 @@ func TestConsulRollingRestartUnderLoad(t *testing.T) {
 	cli := agent.Client(t)
 	r := consul.NewResolver(cli)
 	defer r.Close()
-	rollingRestart(t, consul.NewRegistry(cli, consul.WithDrainDelay(500*time.Millisecond)), r)
+	rollingRestart(t, consul.NewRegistry(cli, consul.WithDrainDelay(time.Second)), r)
 }
 
 // TestConsulACL runs against an agent whose ACLs deny by default.

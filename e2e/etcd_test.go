@@ -315,7 +315,7 @@ func TestEtcdRollingRestartUnderLoad(t *testing.T) {
 	cli := srv.Client(t)
 	r := etcd.NewResolver(cli)
 	defer r.Close()
-	rollingRestart(t, etcd.NewRegistry(cli, etcd.WithDrainDelay(500*time.Millisecond)), r)
+	rollingRestart(t, etcd.NewRegistry(cli, etcd.WithDrainDelay(time.Second)), r)
 }
 
 // TestEtcdTenThousandInstances lists 10 000 instances of one service,
