@@ -32,8 +32,11 @@ tools:
 vet:
 	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
 
+# The e2e packages run one at a time: their real servers (control planes,
+# agents, the test-host network namespace) share the machine's two cores.
 race:
-	@for m in $(MODULES); do echo "== go test -race $$m"; (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
+	@for m in $(MODULES); do echo "== go test -race $$m"; p=; [ "$$m" = ./e2e ] && p="-p 1"; \
+		(cd $$m && $(GO) test -race -count=1 $$p ./...) || exit 1; done
 
 # Each library module alone, as `go get` gives it: a missing require or a
 # version only the workspace supplies fails here.
