@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -86,21 +84,9 @@ func (k *kubelet) reconcile(pod *corev1.Pod) {
 	if ip == "" || (pod.Status.PodIP == ip && (condition(pod, corev1.PodReady) == corev1.ConditionTrue) == want) {
 		return
 	}
-	status := corev1.ConditionFalse
-	if want {
-		status = corev1.ConditionTrue
-	}
-	now := metav1.Now()
-	patch, _ := json.Marshal(map[string]any{"status": map[string]any{
-		"phase": corev1.PodRunning, "podIP": ip, "podIPs": []corev1.PodIP{{IP: ip}},
-		"conditions": []corev1.PodCondition{
-			{Type: corev1.PodReady, Status: status, LastTransitionTime: now},
-			{Type: corev1.ContainersReady, Status: status, LastTransitionTime: now},
-		},
-	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := k.cs.CoreV1().Pods(k.ns).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+	if err := patchPodReady(ctx, k.cs, k.ns, pod.Name, ip, want); err != nil {
 		select {
 		case <-k.stop:
 		default:
