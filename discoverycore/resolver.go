@@ -78,6 +78,7 @@ type Resolver struct {
 	watches map[string]*watch
 	closed  bool
 	final   map[string][]discovery.Instance // last snapshots, served after Close
+	idling  sync.WaitGroup                  // watches checkIdle removed and is stopping
 }
 
 var _ discovery.Resolver = (*Resolver)(nil)
@@ -189,6 +190,7 @@ func (r *Resolver) Close() error {
 	for _, w := range ws {
 		w.stop()
 	}
+	r.idling.Wait()
 	return r.stats.close()
 }
 
@@ -212,6 +214,9 @@ func (r *Resolver) remove(w *watch, idleOnly bool) (removed, current bool) {
 		return false, true
 	}
 	delete(r.watches, w.target)
+	if idleOnly {
+		r.idling.Add(1) // Close waits for it, though it left the map
+	}
 	return true, true
 }
 
@@ -334,6 +339,7 @@ func (w *watch) checkIdle() {
 		klog.Debugf("kitexsuite/%s: stopping the idle watch of %q", w.r.cfg.system, w.target)
 		w.cancel()
 		<-w.done
+		w.r.idling.Done()
 	case current:
 		w.idle.Reset(w.r.cfg.idle / 2)
 	}

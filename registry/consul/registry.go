@@ -22,7 +22,7 @@ type Registry struct {
 	cfg config
 
 	mu   sync.Mutex
-	regs map[string]*agentRegistration // by service ID
+	regs map[string]*agentRegistration // by registrationKey
 }
 
 var _ registry.Registry = (*Registry)(nil)
@@ -54,18 +54,18 @@ func (r *Registry) Register(info *registry.Info) error {
 	reg := &agentRegistration{svc: svc, done: make(chan struct{})}
 	reg.ctx, reg.cancel = context.WithCancel(context.Background())
 	r.mu.Lock()
-	if _, dup := r.regs[svc.ID]; dup {
+	if _, dup := r.regs[registrationKey(info)]; dup {
 		r.mu.Unlock()
 		reg.cancel()
 		return fmt.Errorf("%w: %s is already registered", ErrInvalidInfo, svc.ID)
 	}
-	r.regs[svc.ID] = reg
+	r.regs[registrationKey(info)] = reg
 	r.mu.Unlock()
 
 	err = r.register(reg)
 	if err != nil && permanent(err) {
 		r.mu.Lock()
-		delete(r.regs, svc.ID)
+		delete(r.regs, registrationKey(info))
 		r.mu.Unlock()
 		reg.cancel()
 		return err
@@ -82,17 +82,18 @@ func (r *Registry) Register(info *registry.Info) error {
 // set at once, waits the drain delay so clients stop sending, then removes
 // it from the agent.
 func (r *Registry) Deregister(info *registry.Info) error {
-	svc, err := registration(info, r.cfg)
-	if err != nil {
-		return err
+	if info == nil || info.Addr == nil {
+		return fmt.Errorf("%w: need a service name and an address", ErrInvalidInfo)
 	}
 	r.mu.Lock()
-	reg := r.regs[svc.ID]
-	delete(r.regs, svc.ID)
+	reg := r.regs[registrationKey(info)]
+	delete(r.regs, registrationKey(info))
 	r.mu.Unlock()
 	if reg == nil {
-		return fmt.Errorf("%w: %s is not registered", ErrInvalidInfo, svc.ID)
+		return fmt.Errorf("%w: %s at %s is not registered", ErrInvalidInfo, info.ServiceName, info.Addr)
 	}
+	svc := reg.svc // as registered, whatever the advertised address is now
+	var err error
 	reg.cancel()
 	<-reg.done
 
@@ -111,6 +112,14 @@ func (r *Registry) Deregister(info *registry.Info) error {
 		return permission(fmt.Errorf("kitexsuite/consul: deregister %s: %w", svc.ID, err), "deregister "+svc.Name, fmt.Sprintf("service:write on %q", svc.Name))
 	}
 	return nil
+}
+
+// registrationKey identifies a registration by what Kitex passes to both
+// Register and Deregister — the listen address — rather than by the
+// advertised address, which can change in between when the listen host is
+// unspecified.
+func registrationKey(info *registry.Info) string {
+	return info.ServiceName + "@" + info.Addr.Network() + ":" + info.Addr.String()
 }
 
 func (r *Registry) register(reg *agentRegistration) error {

@@ -59,7 +59,14 @@ func (s *source) Name() string { return s.name }
 // reset, instances missing from the answers are kept (new ones are added at
 // once), so a restart of the agent does not empty the clients' balancers.
 func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Sink) error {
-	st := s.state(target)
+	st := s.state(target) // a copy: written back under the lock below
+	defer func() {
+		if ctx.Err() != nil { // idle or closed: forget the target
+			s.mu.Lock()
+			delete(s.targets, target)
+			s.mu.Unlock()
+		}
+	}()
 	var index uint64 // 0: list first, also after a restart of the watch
 	var settleUntil time.Time
 	for {
@@ -104,6 +111,7 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 			set = union(set, st.last)
 		}
 		st.last = set
+		s.save(target, st)
 		sink.Set(set)
 	}
 }
@@ -118,15 +126,20 @@ func (s *source) justSettled(until *time.Time) bool {
 	return true
 }
 
-func (s *source) state(target string) *targetState {
+// state returns a copy of what the target's earlier watches remembered.
+func (s *source) state(target string) targetState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.targets[target]
-	if st == nil {
-		st = &targetState{}
-		s.targets[target] = st
+	if st := s.targets[target]; st != nil {
+		return *st
 	}
-	return st
+	return targetState{}
+}
+
+func (s *source) save(target string, st targetState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.targets[target] = &st
 }
 
 // union is next plus the instances of prev it lacks.

@@ -28,7 +28,7 @@ type Registry struct {
 	cfg config
 
 	mu   sync.Mutex
-	regs map[string]*registration // by our key
+	regs map[string]*registration // by registrationKey
 }
 
 var _ registry.Registry = (*Registry)(nil)
@@ -64,11 +64,11 @@ func (r *Registry) Register(info *registry.Info) error {
 		return err
 	}
 	r.mu.Lock()
-	if _, dup := r.regs[reg.keys[0]]; dup {
+	if _, dup := r.regs[registrationKey(info)]; dup {
 		r.mu.Unlock()
 		return fmt.Errorf("%w: %s is already registered", ErrInvalidInfo, reg.name)
 	}
-	r.regs[reg.keys[0]] = reg
+	r.regs[registrationKey(info)] = reg
 	r.mu.Unlock()
 
 	first := make(chan error, 1)
@@ -83,17 +83,17 @@ func (r *Registry) Register(info *registry.Info) error {
 // registration, revokes its lease so the key vanishes at once, then waits
 // the drain delay so clients stop sending before Kitex closes the listener.
 func (r *Registry) Deregister(info *registry.Info) error {
-	probe, err := r.newRegistration(info)
-	if err != nil {
-		return err
+	if info == nil || info.Addr == nil {
+		return fmt.Errorf("%w: need a service name and an address", ErrInvalidInfo)
 	}
 	r.mu.Lock()
-	reg := r.regs[probe.keys[0]]
-	delete(r.regs, probe.keys[0])
+	reg := r.regs[registrationKey(info)]
+	delete(r.regs, registrationKey(info))
 	r.mu.Unlock()
 	if reg == nil {
-		return fmt.Errorf("%w: %s is not registered", ErrInvalidInfo, probe.name)
+		return fmt.Errorf("%w: %s at %s is not registered", ErrInvalidInfo, info.ServiceName, info.Addr)
 	}
+	var err error
 	reg.cancel()
 	<-reg.done
 	err = r.remove(reg)
@@ -101,6 +101,14 @@ func (r *Registry) Deregister(info *registry.Info) error {
 		time.Sleep(r.cfg.drain) // a deliberate grace period, not synchronisation
 	}
 	return err
+}
+
+// registrationKey identifies a registration by what Kitex passes to both
+// Register and Deregister — the listen address — rather than by the
+// advertised address, which can change in between (DHCP, an interface
+// going down) when the listen host is unspecified.
+func registrationKey(info *registry.Info) string {
+	return info.ServiceName + "@" + info.Addr.Network() + ":" + info.Addr.String()
 }
 
 // remove revokes the registration's lease, or deletes its keys when the
@@ -164,7 +172,7 @@ func (r *Registry) newRegistration(info *registry.Info) (*registration, error) {
 func (r *Registry) keep(reg *registration, first chan<- error) {
 	defer close(reg.done)
 	bo := discoverycore.Backoff{Min: 200 * time.Millisecond, Max: 3 * time.Second}
-	failing := false
+	failing, contested := false, false
 	for attempt := 0; ; attempt++ {
 		hold, err := r.grant(reg)
 		if attempt == 0 {
@@ -187,12 +195,20 @@ func (r *Registry) keep(reg *registration, first chan<- error) {
 			klog.Infof("kitexsuite/etcd: %s registered again", reg.name)
 		}
 		failing = false
-		bo.Reset()
+		if !contested {
+			bo.Reset()
+		}
 		why := hold()
 		if reg.ctx.Err() != nil {
 			return
 		}
 		klog.Warnf("kitexsuite/etcd: registration of %s lost (%s); registering again", reg.name, why)
+		// Another writer of the same key (a second process advertising this
+		// address) would otherwise make both rewrite it in a tight loop.
+		contested = strings.HasSuffix(why, "was overwritten")
+		if contested && !discoverycore.Sleep(reg.ctx, bo.Next()) {
+			return
+		}
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,6 +109,25 @@ func (s *source) acquire(ns string) (*nsInformer, error) {
 		n.err = err
 		n.mu.Unlock()
 	})
+	// A real event (not a resync) proves the watch works again.
+	healthy := func() {
+		n.mu.Lock()
+		n.err = nil
+		n.mu.Unlock()
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { healthy() },
+		UpdateFunc: func(old, obj any) {
+			if o, ok := old.(*discoveryv1.EndpointSlice); ok {
+				if es, ok := obj.(*discoveryv1.EndpointSlice); ok && o.ResourceVersion != es.ResourceVersion {
+					healthy()
+				}
+			}
+		},
+		DeleteFunc: func(any) { healthy() },
+	}); err != nil {
+		return nil, err
+	}
 	go func() {
 		defer close(n.done)
 		inf.Run(n.stop)
@@ -184,10 +205,20 @@ func (s *source) Watch(ctx context.Context, name string, sink discoverycore.Sink
 		if err != nil {
 			return err
 		}
-		sink.Set(s.merge(t, objs, cache))
 		// A managed slice whose process crashed changes no object when its
-		// lease runs out: look again when the earliest lease does.
-		expiry.Reset(nextExpiry(objs, time.Now()))
+		// lease runs out: look again when the earliest lease does — unless
+		// the watch is broken, when no renewal can arrive and the leases
+		// say nothing (the last known set keeps serving).
+		now := time.Now()
+		if n.lastErr() != nil {
+			now = time.Time{}
+		}
+		sink.Set(s.mergeAt(t, objs, cache, now))
+		if now.IsZero() {
+			expiry.Reset(time.Second) // look again once the watch may be back
+		} else {
+			expiry.Reset(nextExpiry(objs, now))
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -245,13 +276,19 @@ func (s *source) instances(t target, objs []any) []discovery.Instance {
 }
 
 func (s *source) merge(t target, objs []any, cache sliceCache) []discovery.Instance {
-	now := time.Now()
+	return s.mergeAt(t, objs, cache, time.Now())
+}
+
+// mergeAt is merge judging managed slices' leases at now; the zero time
+// judges none expired (the informer's watch is broken, so stale renewals
+// say nothing about the processes).
+func (s *source) mergeAt(t target, objs []any, cache sliceCache, now time.Time) []discovery.Instance {
 	live := make(map[string]bool, len(objs))
 	var decoded []*decodedSlice
 	total := 0
 	for _, obj := range objs {
 		es, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok || (es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6) || expired(es, now) {
+		if !ok || (es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6) || (!now.IsZero() && expired(es, now)) {
 			continue
 		}
 		key := es.Namespace + "/" + es.Name
@@ -281,11 +318,20 @@ func (s *source) merge(t target, objs []any, cache sliceCache) []discovery.Insta
 		}
 		fallback = append(fallback, d.serving...)
 	}
+	if len(ready) == 0 && len(fallback) > 1 {
+		fallback = slices.CompactFunc(slices.SortedFunc(slices.Values(fallback), byAddr), sameAddr)
+	}
 	if len(ready) == 0 && s.cfg.servingTerminating && len(fallback) > 0 {
 		return fallback
 	}
 	return ready
 }
+
+func byAddr(a, b discovery.Instance) int {
+	return strings.Compare(a.Address().String(), b.Address().String())
+}
+
+func sameAddr(a, b discovery.Instance) bool { return a.Address().String() == b.Address().String() }
 
 // decodeSlice turns one slice version into instances on the target's port.
 func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSlice {
