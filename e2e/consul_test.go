@@ -47,14 +47,7 @@ func TestConsulRegisterDiscoverCallDeregister(t *testing.T) {
 	awaitResolved(t, r, "echo", "both servers", hasExactly(a.Addr, b.Addr))
 
 	c := resolvedClient(t, "echo", r)
-	for range 20 {
-		if err := echoOnce(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if a.calls.Load() == 0 || b.calls.Load() == 0 {
-		t.Fatalf("calls not balanced over both servers: a=%d b=%d", a.calls.Load(), b.calls.Load())
-	}
+	callAll(t, c, 20, a, b)
 
 	// Traffic leaves a within the drain delay: the resolver drops it while
 	// Stop is still draining, before the listener closes.

@@ -219,3 +219,23 @@ func rollingRestart(t *testing.T, reg registry.Registry, r discovery.Resolver) {
 		}
 	}
 }
+
+// callAll makes n calls through c, which must all succeed and reach every
+// one of servers (the balancer spreads them).
+func callAll(t *testing.T, c echoservice.Client, n int, servers ...*countedServer) {
+	t.Helper()
+	before := make([]int64, len(servers))
+	for i, s := range servers {
+		before[i] = s.calls.Load()
+	}
+	for range n {
+		if err := echoOnce(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, s := range servers {
+		if s.calls.Load() == before[i] {
+			t.Fatalf("%d calls never reached %s", n, s.Addr)
+		}
+	}
+}

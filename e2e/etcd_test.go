@@ -75,14 +75,7 @@ func TestEtcdRegisterDiscoverCallDeregister(t *testing.T) {
 	awaitResolved(t, r, "echo", "both servers", hasExactly(a.Addr, b.Addr))
 
 	c := resolvedClient(t, "echo", r)
-	for range 20 {
-		if err := echoOnce(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if a.calls.Load() == 0 || b.calls.Load() == 0 {
-		t.Fatalf("calls not balanced over both servers: a=%d b=%d", a.calls.Load(), b.calls.Load())
-	}
+	callAll(t, c, 20, a, b)
 
 	if err := a.Stop(); err != nil { // Deregister, drain, close
 		t.Fatal(err)
