@@ -72,7 +72,26 @@ func (r *Registry) Register(info *registry.Info) error {
 	if r.cfg.podName == "" || r.cfg.podNamespace == "" {
 		return ErrNotInPod
 	}
-	return r.setGate(corev1.ConditionTrue, "Registered", "kitexsuite registry: serving")
+	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+	defer cancel()
+	return r.setGateRetrying(ctx, corev1.ConditionTrue, "Registered", "kitexsuite registry: serving")
+}
+
+// setGateRetrying retries setGate with backoff until it succeeds, RBAC
+// refuses it, or ctx ends: one failed PATCH (an API server restarting)
+// must neither fail Kitex's Run nor skip the drain.
+func (r *Registry) setGateRetrying(ctx context.Context, status corev1.ConditionStatus, reason, message string) error {
+	bo := discoverycore.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
+	for {
+		err := r.setGate(status, reason, message)
+		var pe *PermissionError
+		if err == nil || errors.As(err, &pe) {
+			return err
+		}
+		if !discoverycore.Sleep(ctx, bo.Next()) {
+			return err
+		}
+	}
 }
 
 // Deregister implements registry.Registry. In a pod: the gate goes False,
@@ -86,11 +105,11 @@ func (r *Registry) Deregister(info *registry.Info) error {
 	if r.cfg.podName == "" || r.cfg.podNamespace == "" {
 		return ErrNotInPod
 	}
-	if err := r.setGate(corev1.ConditionFalse, "Draining", "kitexsuite registry: draining before shutdown"); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.drainTimeout)
 	defer cancel()
+	if err := r.setGateRetrying(ctx, corev1.ConditionFalse, "Draining", "kitexsuite registry: draining before shutdown"); err != nil {
+		return err
+	}
 	if err := r.awaitNotReady(ctx); err != nil {
 		klog.Warnf("kitexsuite/k8s: pod %s/%s: stopping without seeing its endpoint leave the ready set: %v", r.cfg.podNamespace, r.cfg.podName, err)
 	}
