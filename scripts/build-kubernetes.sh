@@ -11,7 +11,11 @@ mkdir -p "$dir"
 for cmd in kube-apiserver kube-controller-manager; do
 	if [ ! -x "$dir/$cmd" ]; then
 		echo "== building $cmd $version into $dir (once, a few minutes)" >&2
-		(cd tools/kubernetes && GOWORK=off go build -trimpath -o "$dir/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
+		# Stamp the version as Kubernetes' own build does, so the API server
+		# reports v1.37.2 (clients such as Helm check kubeVersion against it).
+		(cd tools/kubernetes && GOWORK=off go build -trimpath \
+			-ldflags "-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean" \
+			-o "$dir/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
 		mv "$dir/$cmd.tmp" "$dir/$cmd"
 	fi
 done
