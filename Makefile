@@ -34,9 +34,17 @@ vet:
 
 # The e2e packages run one at a time: their real servers (control planes,
 # agents, the test-host network namespace) share the machine's two cores.
+# The Kubernetes scenarios run in a process of their own: after the rest of
+# the e2e package has run in the same process, a few calls to freshly
+# started pods stall past their timeout (cause not yet found; see the
+# closing notes), which never happens in a fresh process.
 race:
-	@for m in $(MODULES); do echo "== go test -race $$m"; p=; [ "$$m" = ./e2e ] && p="-p 1"; \
-		(cd $$m && $(GO) test -race -count=1 $$p ./...) || exit 1; done
+	@for m in $(MODULES); do echo "== go test -race $$m"; \
+		if [ "$$m" = ./e2e ]; then \
+			(cd $$m && $(GO) test -race -count=1 -p 1 -skip '^TestK8s' ./... && \
+				echo "== go test -race $$m (Kubernetes scenarios, own process)" && \
+				$(GO) test -race -count=1 -run '^TestK8s' .) || exit 1; \
+		else (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; fi; done
 
 # Each library module alone, as `go get` gives it: a missing require or a
 # version only the workspace supplies fails here.
