@@ -36,8 +36,12 @@ vet:
 # agents, the test-host network namespace) share the machine's two cores.
 # The Kubernetes scenarios run in a process of their own: after the rest of
 # the e2e package has run in the same process, a few calls to freshly
-# started pods stall past their timeout (cause not yet found; see the
-# closing notes), which never happens in a fresh process.
+# started pods fail ("bad file descriptor when flush", or stall past their
+# timeout). Likely cause, upstream: netpoll v0.7.2's listener Close closes
+# the listener's fd twice (net_listener.go: syscall.Close(ln.fd), then
+# ln.file.Close() on the same number), so a socket opened in between — a
+# client dialling a new pod while an old server stops — can be closed
+# under its owner.
 race:
 	@for m in $(MODULES); do echo "== go test -race $$m"; \
 		if [ "$$m" = ./e2e ]; then \
