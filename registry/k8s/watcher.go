@@ -237,12 +237,11 @@ func nextExpiry(objs []any, now time.Time) time.Duration {
 		if !ok {
 			continue
 		}
-		at, err1 := time.Parse(time.RFC3339Nano, es.Annotations[RenewAnnotation])
-		ttl, err2 := time.ParseDuration(es.Annotations[TTLAnnotation])
-		if err1 != nil || err2 != nil {
+		end, managed, valid := leaseEnd(es)
+		if !managed || !valid {
 			continue
 		}
-		if d := at.Add(ttl).Sub(now) + time.Millisecond; d > 0 && d < next {
+		if d := end.Sub(now) + time.Millisecond; d > 0 && d < next {
 			next = d
 		}
 	}
@@ -268,20 +267,12 @@ type decodedSlice struct {
 	serving []discovery.Instance // terminating but serving
 }
 
-// instances merges every slice of the service into one set: ready
+// mergeAt merges every slice of the service into one set: ready
 // endpoints (or, with WithServingTerminating and none ready, serving
-// terminating ones) on the target's port, one per address.
-func (s *source) instances(t target, objs []any) []discovery.Instance {
-	return s.merge(t, objs, sliceCache{})
-}
-
-func (s *source) merge(t target, objs []any, cache sliceCache) []discovery.Instance {
-	return s.mergeAt(t, objs, cache, time.Now())
-}
-
-// mergeAt is merge judging managed slices' leases at now; the zero time
-// judges none expired (the informer's watch is broken, so stale renewals
-// say nothing about the processes).
+// terminating ones) on the target's port, one per address, decoding only
+// slices cache lacks. Managed slices' leases are judged at now; the zero
+// time judges none expired (the informer's watch is broken, so stale
+// renewals say nothing about the processes).
 func (s *source) mergeAt(t target, objs []any, cache sliceCache, now time.Time) []discovery.Instance {
 	live := make(map[string]bool, len(objs))
 	var decoded []*decodedSlice
@@ -401,13 +392,20 @@ func sliceWeight(es *discoveryv1.EndpointSlice) int {
 
 // expired reports a managed slice whose process stopped renewing it.
 func expired(es *discoveryv1.EndpointSlice, now time.Time) bool {
-	renew, ok := es.Annotations[RenewAnnotation]
-	if !ok {
-		return false
+	end, managed, ok := leaseEnd(es)
+	return managed && (!ok || now.After(end))
+}
+
+// leaseEnd reads a managed slice's lease: when it runs out, whether the
+// slice is managed (has a renew time) and whether its annotations parse.
+func leaseEnd(es *discoveryv1.EndpointSlice) (end time.Time, managed, ok bool) {
+	renew, managed := es.Annotations[RenewAnnotation]
+	if !managed {
+		return time.Time{}, false, false
 	}
 	at, err1 := time.Parse(time.RFC3339Nano, renew)
 	ttl, err2 := time.ParseDuration(es.Annotations[TTLAnnotation])
-	return err1 != nil || err2 != nil || now.Sub(at) > ttl
+	return at.Add(ttl), true, err1 == nil && err2 == nil
 }
 
 func endpointInstance(ep *discoveryv1.Endpoint, port int32, weight int) (*discoverycore.Instance, error) {

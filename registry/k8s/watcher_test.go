@@ -73,7 +73,7 @@ func resolveSlices(t *testing.T, cfg config, tgt string, slices ...*discoveryv1.
 		objs[i] = es
 	}
 	var out []string
-	for _, ins := range s.instances(tt, objs) {
+	for _, ins := range s.mergeAt(tt, objs, sliceCache{}, time.Now()) {
 		out = append(out, fmt.Sprintf("%s %d %v", ins.Address(), ins.Weight(), ins.(interface{ Tags() map[string]string }).Tags()))
 	}
 	sort.Strings(out)
