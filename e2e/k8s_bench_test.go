@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -262,22 +261,8 @@ func BenchmarkK8sEndpoints10k(b *testing.B) {
 			if _, err := rcs.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{}); err != nil {
 				b.Fatal(err)
 			}
-			var before, after runtime.MemStats
-			settleHeap()
-			runtime.ReadMemStats(&before)
-			b.StartTimer()
-			r := k8s.NewResolver(rcs)
-			res, err := r.Resolve(ctx, target)
-			b.StopTimer()
-			if err != nil || len(res.Instances) != n {
-				b.Fatalf("first Resolve: %d instances (%v), want %d", len(res.Instances), err, n)
-			}
-			settleHeap()
-			runtime.ReadMemStats(&after)
-			held += int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			held += heapHeldByFirstResolve(b, func() *discoverycore.Resolver { return k8s.NewResolver(rcs) }, target, n)
 			resolvers++
-			runtime.KeepAlive(res)
-			_ = r.Close()
 			closeIdle()
 			b.StartTimer()
 		}
