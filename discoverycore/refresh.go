@@ -12,18 +12,20 @@ import (
 // cache call Resolve; Kitex's own default is 5 s.
 const DefaultRefreshInterval = 100 * time.Millisecond
 
-// WithFastRefresh returns a client option that installs lb (Kitex's default
-// weighted round-robin balancer when nil) with a balancer cache that calls
-// Resolve every interval (DefaultRefreshInterval when not positive), so a
-// change the watch saw reaches the balancer in well under a second. With a
-// kitexsuite resolver each refresh is a map read and an identity check.
+// WithFastRefresh returns a client option that installs lb (when nil,
+// Kitex's default weighted round-robin balancer wrapped in
+// [AvoidFailedInstance], so a connect retry skips the replica that just
+// refused) with a balancer cache that calls Resolve every interval
+// (DefaultRefreshInterval when not positive), so a change the watch saw
+// reaches the balancer in well under a second. With a kitexsuite resolver
+// each refresh is a map read and an identity check.
 //
 // The balancer cache is shared by clients with equal resolver names,
 // balancer names and intervals, as with Kitex's defaults; lb must therefore
 // be safe to share, as Kitex's own balancers are.
 func WithFastRefresh(lb loadbalance.Loadbalancer, interval time.Duration) client.Option {
 	if lb == nil {
-		lb = loadbalance.NewWeightedBalancer()
+		lb = AvoidFailedInstance(loadbalance.NewWeightedBalancer())
 	}
 	if interval <= 0 {
 		interval = DefaultRefreshInterval
