@@ -220,15 +220,28 @@ func (k *Kube) ServiceAccountToken(tb testing.TB, namespace, name string) string
 // controller manager see an outage and reconnect.
 func (k *Kube) RestartAPIServer(tb testing.TB) {
 	tb.Helper()
+	k.StopAPIServer()
+	k.StartAPIServer(tb)
+}
+
+// StopAPIServer stops kube-apiserver alone, for an outage as long as the
+// test wants; StartAPIServer ends it. Stopping a stopped one does nothing.
+func (k *Kube) StopAPIServer() {
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	if k.apiProc != nil {
 		k.transports.closeIdle()
 		k.apiProc.stop()
 		k.apiProc = nil
 	}
-	k.mu.Unlock()
+}
+
+// StartAPIServer starts a stopped kube-apiserver again on the same port and
+// waits until it is ready.
+func (k *Kube) StartAPIServer(tb testing.TB) {
+	tb.Helper()
 	if err := k.startAPIServer(kubeRelistenTimeout); err != nil {
-		tb.Fatalf("kube harness: restart kube-apiserver: %v (its log follows)", err)
+		tb.Fatalf("kube harness: start kube-apiserver: %v (its log follows)", err)
 	}
 }
 

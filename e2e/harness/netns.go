@@ -159,6 +159,23 @@ func (h *TestHosts) ListenPort(tb testing.TB, ip string, port int) net.Listener 
 	return l
 }
 
+// Forward makes addr, a loopback address of the root namespace (a
+// control plane's API, a trace backend's receiver), answer at the same
+// address inside the namespace, so a program run there (ProcessSpec's
+// Namespace) reaches it as a program in the root namespace would.
+func (h *TestHosts) Forward(tb testing.TB, addr string) {
+	tb.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		tb.Fatalf("test hosts: forward %s: %v", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		tb.Fatalf("test hosts: forward %s: %v", addr, err)
+	}
+	startProxyOn(tb, h.ListenPort(tb, host, p), addr)
+}
+
 // inNamespace runs f on a thread switched into the namespace. If the
 // thread cannot be switched back, it stays locked to the goroutine, so
 // that it ends with it instead of running other goroutines in the wrong

@@ -29,6 +29,11 @@ func StartProxy(tb testing.TB, target string) *Proxy {
 	if err != nil {
 		tb.Fatalf("proxy harness: %v", err)
 	}
+	return startProxyOn(tb, ln, target)
+}
+
+// startProxyOn is StartProxy on a listener of the caller's.
+func startProxyOn(tb testing.TB, ln net.Listener, target string) *Proxy {
 	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()

@@ -20,6 +20,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -50,6 +51,7 @@ type Config struct {
 	Kubeconfig    string
 	Namespace     string
 	Drain         time.Duration
+	TTL           time.Duration
 }
 
 func env(name, def string) string {
@@ -72,26 +74,35 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig outside a cluster (in a pod: the in-cluster config)")
 	fs.StringVar(&c.Namespace, "namespace", env("POD_NAMESPACE", "default"), "Kubernetes namespace of the chain")
 	fs.DurationVar(&c.Drain, "drain", 2*time.Second, "how long a stopping server stays deregistered before closing (etcd, consul)")
+	ttl, err := time.ParseDuration(env("KITEXSUITE_TTL", "10s"))
+	if err != nil {
+		ttl = 10 * time.Second // the flag's own parsing reports a bad -ttl; a bad variable falls back
+	}
+	fs.DurationVar(&c.TTL, "ttl", ttl, "how long a crashed server stays registered: etcd lease, Consul check TTL")
 }
 
 // Run runs c's service until ctx is done (SIGTERM), then deregisters,
 // drains and stops.
 func Run(ctx context.Context, c Config) error {
 	klog.SetLogger(logging.NewLogger(logging.WithHandler(slog.NewJSONHandler(os.Stderr, nil)), logging.WithLevel(klog.LevelInfo)))
-	setup, err := otelsetup.New(ctx, otelsetup.WithServiceName(c.Service))
-	if err != nil {
-		return err
-	}
-	defer setup.Shutdown(context.Background())
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	exporter, err := otelprom.New(otelprom.WithRegisterer(reg)) // the resolvers' self-metrics
+	exporter, err := otelprom.New(otelprom.WithRegisterer(reg)) // the resolvers' and the OTel SDK's self-metrics
 	if err != nil {
 		return err
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
 	defer mp.Shutdown(context.Background())
+	// This is a program's main, so it may set the global: the OTel SDK's
+	// own metrics (with OTEL_GO_X_OBSERVABILITY=true: spans processed and
+	// dropped by the batch processor, exporter results) go to the global
+	// MeterProvider as the TracerProvider is built, and so reach /metrics.
+	otel.SetMeterProvider(mp)
+	setup, err := otelsetup.New(ctx, otelsetup.WithServiceName(c.Service))
+	if err != nil {
+		return err
+	}
+	defer setup.Shutdown(context.Background())
 
 	registryImpl, resolver, target, closeDiscovery, err := discoveryFor(c, mp)
 	if err != nil {
@@ -153,13 +164,13 @@ func discoveryFor(c Config, mp metric.MeterProvider) (registry.Registry, discove
 			return nil, nil, nil, nil, err
 		}
 		closers = append(closers, func() { _ = cli.Close() })
-		reg, resolver = etcdreg.NewRegistry(cli, etcdreg.WithDrainDelay(c.Drain)), etcdreg.NewResolver(cli, etcdreg.WithDiscoveryOptions(self))
+		reg, resolver = etcdreg.NewRegistry(cli, etcdreg.WithDrainDelay(c.Drain), etcdreg.WithTTL(c.TTL)), etcdreg.NewResolver(cli, etcdreg.WithDiscoveryOptions(self))
 	case "consul":
 		cli, err := consulapi.NewClient(consulapi.DefaultConfig()) // CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
-		reg, resolver = consulreg.NewRegistry(cli, consulreg.WithDrainDelay(c.Drain)), consulreg.NewResolver(cli, consulreg.WithDiscoveryOptions(self))
+		reg, resolver = consulreg.NewRegistry(cli, consulreg.WithDrainDelay(c.Drain), consulreg.WithTTL(c.TTL)), consulreg.NewResolver(cli, consulreg.WithDiscoveryOptions(self))
 	case "k8s":
 		cfg, err := rest.InClusterConfig()
 		if err != nil && c.Kubeconfig != "" {

@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// callRecord is one request of a load: when it started, how long it took,
+// how it ended.
+type callRecord struct {
+	start time.Time
+	dur   time.Duration
+	err   error
+	trace string // the trace id the gateway answered with
+}
+
+// chainLoad sends requests to the gateway from several workers until
+// stopped (or until limit requests have started, if limit > 0), keeping a
+// record of every one.
+type chainLoad struct {
+	workers int
+	limit   int64
+	started atomic.Int64
+	stopCh  chan struct{}
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	records []callRecord
+}
+
+func startChainLoad(d *deployment, workers int, limit int64) *chainLoad {
+	l := &chainLoad{workers: workers, limit: limit, stopCh: make(chan struct{})}
+	for w := range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-l.stopCh:
+					return
+				default:
+				}
+				if n := l.started.Add(1); l.limit > 0 && n > l.limit {
+					return
+				}
+				start := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				r, err := d.order(ctx, fmt.Sprintf("w%d-%d", w, i))
+				cancel()
+				rec := callRecord{start: start, dur: time.Since(start), err: err, trace: r.TraceID}
+				l.mu.Lock()
+				l.records = append(l.records, rec)
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+// count is how many requests have finished.
+func (l *chainLoad) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.records)
+}
+
+// waitCalls blocks until n more requests have finished, proving the load
+// runs.
+func (l *chainLoad) waitCalls(t *testing.T, n int) {
+	t.Helper()
+	target := l.count() + n
+	deadline := time.Now().Add(30 * time.Second)
+	for l.count() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("load stalled at %d requests", l.count())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// stop stops the workers and waits for their last requests.
+func (l *chainLoad) stop() {
+	select {
+	case <-l.stopCh:
+	default:
+		close(l.stopCh)
+	}
+	l.wg.Wait()
+}
+
+// window returns the records of requests started in [from, to).
+func (l *chainLoad) window(from, to time.Time) loadStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var in []callRecord
+	for _, r := range l.records {
+		if !r.start.Before(from) && r.start.Before(to) {
+			in = append(in, r)
+		}
+	}
+	return statsOf(in)
+}
+
+// all returns every record so far.
+func (l *chainLoad) all() loadStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return statsOf(slices.Clone(l.records))
+}
+
+// loadStats summarises records.
+type loadStats struct {
+	records  []callRecord
+	calls    int
+	failures int
+	p50, p99 time.Duration
+}
+
+func statsOf(records []callRecord) loadStats {
+	s := loadStats{records: records, calls: len(records)}
+	durs := make([]time.Duration, 0, len(records))
+	for _, r := range records {
+		if r.err != nil {
+			s.failures++
+		}
+		durs = append(durs, r.dur)
+	}
+	slices.Sort(durs)
+	if len(durs) > 0 {
+		s.p50 = durs[len(durs)*50/100]
+		s.p99 = durs[min(len(durs)-1, len(durs)*99/100)]
+	}
+	return s
+}
+
+// failed returns the failed records.
+func (s loadStats) failed() []callRecord {
+	var out []callRecord
+	for _, r := range s.records {
+		if r.err != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// firstErrors describes up to five failures, for a test's message.
+func (s loadStats) firstErrors() string {
+	var out []string
+	for _, r := range s.failed() {
+		if len(out) == 5 {
+			break
+		}
+		out = append(out, fmt.Sprintf("%s: %v", r.start.Format("15:04:05.000"), r.err))
+	}
+	return strings.Join(out, "; ")
+}
+
+// scenarioReport is the markdown report of a run of the scenarios: one row
+// per scenario and registry.
+type scenarioReport struct {
+	mu   sync.Mutex
+	rows []reportRow
+}
+
+type reportRow struct {
+	scenario, registry string
+	calls, failures    int
+	p50, p99           time.Duration
+	passed             bool
+	notes              string
+}
+
+// add records the outcome of t, a scenario's subtest, when it ends.
+func (r *scenarioReport) add(t *testing.T, registry string, s *loadStats, notes *string) {
+	t.Cleanup(func() {
+		row := reportRow{scenario: t.Name()[strings.LastIndex(t.Name(), "/")+1:], registry: registry, passed: !t.Failed(), notes: *notes}
+		if s != nil {
+			row.calls, row.failures, row.p50, row.p99 = s.calls, s.failures, s.p50, s.p99
+		}
+		r.mu.Lock()
+		r.rows = append(r.rows, row)
+		r.mu.Unlock()
+	})
+}
+
+// write writes the report as report.md into t's artifact directory (kept
+// under -outputdir with go test -artifacts) and into t's log.
+func (r *scenarioReport) write(t *testing.T, title string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n\n", title)
+	fmt.Fprintf(&b, "| scenario | registry | calls | failures | p50 | p99 | result | notes |\n|---|---|---:|---:|---:|---:|---|---|\n")
+	for _, row := range r.rows {
+		result := "pass"
+		if !row.passed {
+			result = "**FAIL**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %s | %s |\n", row.scenario, row.registry, row.calls, row.failures,
+			row.p50.Round(10*time.Microsecond), row.p99.Round(10*time.Microsecond), result, row.notes)
+	}
+	path := filepath.Join(t.ArtifactDir(), "report.md")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Errorf("write report: %v", err)
+	}
+	t.Logf("scenario report (%s):\n%s", path, b.String())
+}
