@@ -78,6 +78,7 @@ func (o Options) clientOptions(caller string) []client.Option {
 		client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: caller}),
 		client.WithResolver(o.Resolver),
 		discoverycore.WithFastRefresh(nil, 0),
+		discoverycore.WithUnsentRetry(), // a call racing a replica's deregistration moves on
 		client.WithRPCTimeout(2 * time.Second),
 		client.WithConnectTimeout(time.Second),
 		client.WithSuite(tracing.NewClientSuite(tracing.WithTracerProvider(o.TracerProvider), tracing.WithPropagators(o.Propagator))),
