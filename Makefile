@@ -7,7 +7,7 @@ MODULES := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1
 # (GOWORK=off), exactly as a user gets them.
 LIBRARIES := . tracing metrics logging logging/zap logging/logrus registry/etcd registry/consul registry/k8s
 
-.PHONY: demo test tools vet race standalone tidy-check fmt-check lint bench bench-table bench-discovery fuzz
+.PHONY: demo test tools vet race e2e-report e2e-kind standalone tidy-check fmt-check lint bench bench-table bench-discovery fuzz
 
 demo: ## run the traced three-service chain and print what it observed
 	$(GO) run ./examples/demo $(ARGS)
@@ -15,11 +15,11 @@ demo: ## run the traced three-service chain and print what it observed
 test: tools fmt-check vet race standalone tidy-check ## everything CI checks
 
 # Real servers and linters the tests use, installed or built once: promtool
-# (and the Prometheus server) from Debian's prometheus package; the Consul
+# and the Prometheus server from Debian's prometheus package; the Consul
 # agent built from tools/consul, kube-apiserver + kube-controller-manager
-# from tools/kubernetes and the Helm CLI from tools/helm into
-# ~/.cache/kitexsuite (≈5, ≈8 and ≈2 min the first time). etcd is embedded
-# in the tests themselves.
+# from tools/kubernetes, the Helm CLI from tools/helm and Jaeger v2 from
+# tools/jaeger into ~/.cache/kitexsuite (≈3, ≈8, ≈2 and ≈4 min the first
+# time on 2 cores). etcd is embedded in the tests themselves.
 tools:
 	@command -v promtool >/dev/null || { echo "== installing Debian's prometheus package (promtool)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -28,6 +28,7 @@ tools:
 	@scripts/build-consul.sh >/dev/null && echo "consul $$(scripts/build-consul.sh)"
 	@scripts/build-kubernetes.sh >/dev/null && echo "kubernetes $$(scripts/build-kubernetes.sh)"
 	@scripts/build-helm.sh >/dev/null && echo "helm $$(scripts/build-helm.sh)"
+	@scripts/build-jaeger.sh >/dev/null && echo "jaeger $$(scripts/build-jaeger.sh)"
 
 vet:
 	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
@@ -43,12 +44,19 @@ vet:
 # client dialling a new pod while an old server stops — can be closed
 # under its owner.
 race:
+	@rm -rf $(E2E_OUT) && mkdir -p $(E2E_OUT)
 	@for m in $(MODULES); do echo "== go test -race $$m"; \
 		if [ "$$m" = ./e2e ]; then \
-			(cd $$m && $(GO) test -race -count=1 -p 1 -skip '^TestK8s' ./... && \
+			(cd $$m && $(GO) test -race -count=1 -p 1 -artifacts -outputdir=$(E2E_OUT) -skip '^TestK8s' ./... && \
 				echo "== go test -race $$m (Kubernetes scenarios, own process)" && \
-				$(GO) test -race -count=1 -run '^TestK8s' .) || exit 1; \
+				$(GO) test -race -count=1 -artifacts -outputdir=$(E2E_OUT) -run '^TestK8s' .); rc=$$?; \
+			$(MAKE) --no-print-directory e2e-report; [ $$rc = 0 ] || exit 1; \
 		else (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; fi; done
+
+# The scenario reports (markdown) the last e2e run wrote.
+E2E_OUT := $(CURDIR)/.cache/e2e
+e2e-report:
+	@find $(E2E_OUT) -name report.md 2>/dev/null | sort | while read -r f; do echo; echo "== $$f"; cat "$$f"; done
 
 # Each library module alone, as `go get` gives it: a missing require or a
 # version only the workspace supplies fails here.

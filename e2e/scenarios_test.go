@@ -234,8 +234,11 @@ func scenarioTraceBackendDown(t *testing.T, d *deployment, s *loadStats, notes *
 	// count the drops of the outage alone.
 	droppedQuery := `sum by (service) (otel_sdk_processor_span_processed_total{error_type!=""})`
 	droppedBefore := byService(d.prom.Query(t, droppedQuery))
-	d.jaeger.Stop()
+	startedQuery := `sum by (service) (otel_sdk_span_started_total)`
+	startedBefore := byService(d.prom.Query(t, startedQuery))
+	// The outage starts with the SIGTERM: Jaeger takes a while to shut down.
 	downFrom := time.Now()
+	d.jaeger.Stop()
 	time.Sleep(window)
 	end := time.Now()
 	l.stop()
@@ -244,8 +247,10 @@ func scenarioTraceBackendDown(t *testing.T, d *deployment, s *loadStats, notes *
 	d.awaitScraped(t, end)
 	heapPeak := byService(d.prom.Query(t, fmt.Sprintf(`max by (service) (max_over_time(go_memstats_heap_inuse_bytes[%ds]))`, int(time.Since(downFrom).Seconds())+1)))
 	dropped := byService(d.prom.Query(t, droppedQuery))
+	started := byService(d.prom.Query(t, startedQuery))
 	for svc := range dropped {
 		dropped[svc] -= droppedBefore[svc]
+		started[svc] -= startedBefore[svc]
 	}
 	d.jaeger.Restart(t)
 
@@ -281,9 +286,9 @@ func scenarioTraceBackendDown(t *testing.T, d *deployment, s *loadStats, notes *
 		}
 	}
 	resumedAfter := time.Since(resumed)
-	*notes = fmt.Sprintf("median %s backend up, %s down (p99 %s / %s); spans dropped in the outage: gateway %.0f, orders %.0f; heap peak +%.1f MiB at most; traces complete again %v after the restart",
+	*notes = fmt.Sprintf("median %s backend up, %s down (p99 %s / %s); spans dropped in the outage (SDK self-metrics): gateway %.0f of %.0f, orders %.0f of %.0f; heap peak +%.1f MiB at most; traces complete again %v after the restart",
 		up.p50.Round(10*time.Microsecond), down.p50.Round(10*time.Microsecond), up.p99.Round(10*time.Microsecond), down.p99.Round(10*time.Microsecond),
-		dropped[gatewaySvc], dropped[ordersSvc], maxGrowth(heapBefore, heapPeak)/(1<<20), resumedAfter.Round(100*time.Millisecond))
+		dropped[gatewaySvc], started[gatewaySvc], dropped[ordersSvc], started[ordersSvc], maxGrowth(heapBefore, heapPeak)/(1<<20), resumedAfter.Round(100*time.Millisecond))
 }
 
 func byService(v model.Vector) map[string]float64 {

@@ -118,13 +118,14 @@ func (j *Jaeger) OTLPHTTPAddr() string { return j.otlpHTTP }
 func (j *Jaeger) QueryURL() string { return "http://" + j.query }
 
 // Stop stops Jaeger (its in-memory traces are lost); exporters see the
-// backend down. Stopping a stopped Jaeger does nothing.
+// backend down. Jaeger may take its time to shut down with exporters
+// connected: after 5 s it is killed. Stopping a stopped Jaeger does nothing.
 func (j *Jaeger) Stop() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.proc != nil {
 		j.tr.CloseIdleConnections()
-		_ = j.proc.Stop(15 * time.Second)
+		_ = j.proc.Stop(5 * time.Second)
 		j.proc = nil
 	}
 }
@@ -202,8 +203,8 @@ func (j *Jaeger) Trace(ctx context.Context, traceID string) ([]JaegerSpan, error
 					RefType string `json:"refType"`
 					SpanID  string `json:"spanID"`
 				} `json:"references"`
-				StartTime int64 `json:"startTime"` // µs since the epoch
-				Duration  int64 `json:"duration"`  // µs
+				StartTime int64  `json:"startTime"` // µs since the epoch
+				Duration  int64  `json:"duration"`  // µs
 				ProcessID string `json:"processID"`
 				Tags      []struct {
 					Key   string `json:"key"`
