@@ -3,5 +3,8 @@
 // calls, checking the signals agree (metrics exact whatever the sampler
 // says, exemplars pointing at the spans tracing produced); and the registry
 // adapters against real backends (etcd embedded by package harness), with
-// outages, partitions, compaction and rolling restarts under load.
+// outages, partitions, compaction and rolling restarts under load; and the
+// end-to-end scenarios, where the example chain's binaries run as real
+// processes against each registry, a real Jaeger and a real Prometheus,
+// under load, and each run writes a markdown report (scenarios_test.go).
 package e2e

@@ -36,7 +36,14 @@ type chainLoad struct {
 	records []callRecord
 }
 
+// orderFunc asks the chain's gateway for an item.
+type orderFunc func(ctx context.Context, item string) (orderReply, error)
+
 func startChainLoad(d *deployment, workers int, limit int64) *chainLoad {
+	return startOrderLoad(d.order, workers, limit)
+}
+
+func startOrderLoad(order orderFunc, workers int, limit int64) *chainLoad {
 	l := &chainLoad{workers: workers, limit: limit, stopCh: make(chan struct{})}
 	for w := range workers {
 		l.wg.Add(1)
@@ -53,7 +60,7 @@ func startChainLoad(d *deployment, workers int, limit int64) *chainLoad {
 				}
 				start := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				r, err := d.order(ctx, fmt.Sprintf("w%d-%d", w, i))
+				r, err := order(ctx, fmt.Sprintf("w%d-%d", w, i))
 				cancel()
 				rec := callRecord{start: start, dur: time.Since(start), err: err, trace: r.TraceID}
 				l.mu.Lock()

@@ -66,6 +66,15 @@
 // of a process share one namespace; processes take turns (a file lock in
 // /run/lock), and the first removes what crashed runs left.
 //
+// For the end-to-end scenarios it runs Prometheus (Debian's package,
+// exemplar storage on; StartPrometheus, SetTargets, AwaitScrapedAfter,
+// Query) and Jaeger v2 (built by scripts/build-jaeger.sh; StartJaeger,
+// OTLPGRPCAddr, Trace, Stop, Restart), and any program as a child process
+// (StartProcess, NewProcess; Stop with SIGTERM, Kill with SIGKILL),
+// optionally inside the test hosts' namespace, where TestHosts.Forward
+// makes a loopback address of the test (an API server, a trace receiver)
+// answer too.
+//
 // The agent and the Kubernetes processes run in process groups of their
 // own, which Stop (and the test's cleanup) terminates, and which die with
 // the test process.
