@@ -54,9 +54,9 @@ race:
 	@rm -rf $(E2E_OUT) && mkdir -p $(E2E_OUT)
 	@for m in $(MODULES); do echo "== go test -race $$m"; \
 		if [ "$$m" = ./e2e ]; then \
-			(cd $$m && $(GO) test -race -count=1 -p 1 -artifacts -outputdir=$(E2E_OUT) -skip '^TestK8s' ./... && \
+			(cd $$m && $(GO) test -race -count=1 -p 1 -timeout 30m -artifacts -outputdir=$(E2E_OUT) -skip '^TestK8s' ./... && \
 				echo "== go test -race $$m (Kubernetes scenarios, own process)" && \
-				$(GO) test -race -count=1 -artifacts -outputdir=$(E2E_OUT) -run '^TestK8s' .); rc=$$?; \
+				$(GO) test -race -count=1 -timeout 20m -artifacts -outputdir=$(E2E_OUT) -run '^TestK8s' .); rc=$$?; \
 			$(MAKE) --no-print-directory e2e-report; [ $$rc = 0 ] || exit 1; \
 		else (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; fi; done
 

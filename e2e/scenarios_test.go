@@ -122,7 +122,7 @@ func scenarioHappyPath(t *testing.T, d *deployment, s *loadStats, notes *string)
 	for _, id := range sample {
 		assertChainTrace(t, d.jaeger, id)
 	}
-	*notes = fmt.Sprintf("Prometheus: orders %.0f req/s, p99 %.1f ms; %d traces complete in Jaeger (one from an exemplar)", rate, p99*1000, len(sample))
+	*notes = fmt.Sprintf("Prometheus: orders rate() %.0f req/s over 30 s, p99 %.1f ms; %d traces complete in Jaeger (one from an exemplar)", rate, p99*1000, len(sample))
 }
 
 // callCounts reads, from Prometheus, the call counters every hop keeps.

@@ -57,7 +57,7 @@ type Consul struct {
 	transports     transportSet
 
 	mu   sync.Mutex
-	proc *consulProc // nil once stopped
+	proc *Process // nil once stopped
 }
 
 // StartConsul starts a Consul agent in dev mode and waits until it is
@@ -201,7 +201,7 @@ func (c *Consul) Stop() {
 	defer c.mu.Unlock()
 	if c.proc != nil {
 		c.transports.closeIdle()
-		c.proc.stop()
+		_ = c.proc.Stop(consulStopTimeout)
 		c.proc = nil
 	}
 }

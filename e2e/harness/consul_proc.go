@@ -7,21 +7,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
-
-// consulProc is one run of the agent process.
-type consulProc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited
-	err  error         // its exit status, set before done is closed
-}
 
 // args returns the agent's command line.
 func (c *Consul) args() []string {
@@ -88,7 +79,7 @@ func (c *Consul) start(relisten time.Duration) error {
 			c.proc = p
 			return nil
 		}
-		p.stop()
+		_ = p.Stop(consulStopTimeout)
 		if !c.log.inUse() || time.Now().After(deadline) {
 			return err
 		}
@@ -97,44 +88,8 @@ func (c *Consul) start(relisten time.Duration) error {
 }
 
 // spawn starts the agent process in a process group of its own.
-func (c *Consul) spawn() (*consulProc, error) {
-	args := c.args()
-	fmt.Fprintf(c.log, "harness: starting %s %s\n", c.bin, strings.Join(args, " "))
-	c.log.sawInUse.Store(false)
-	cmd := exec.Command(c.bin, args...)
-	cmd.Dir = c.dir
-	cmd.Env = consulEnv()
-	cmd.Stdout, cmd.Stderr = c.log, c.log
-	cmd.WaitDelay = time.Second // stop copying output soon after the exit
-	// Own group, so that a signal reaches any child too; SIGKILL if the
-	// test binary dies without cleaning up (a test timeout's panic).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", c.bin, err)
-	}
-	p := &consulProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		c.log.flush()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stop sends SIGTERM to the process group, then SIGKILL after
-// consulStopTimeout, and waits until the process has exited.
-func (p *consulProc) stop() {
-	pgid := -p.cmd.Process.Pid
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
-	timer := time.NewTimer(consulStopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-		_ = syscall.Kill(pgid, syscall.SIGKILL)
-		<-p.done
-	}
-	_ = syscall.Kill(pgid, syscall.SIGKILL) // any child left in the group
+func (c *Consul) spawn() (*Process, error) {
+	return spawnProcess(ProcessSpec{Name: "consul", Path: c.bin, Args: c.args(), Dir: c.dir}, c.log, consulEnv())
 }
 
 // consulEnv is the agent's environment: the test's, without CONSUL_* and
@@ -150,7 +105,7 @@ func consulEnv() []string {
 }
 
 // awaitReady polls the agent until it is ready, exits or times out.
-func (c *Consul) awaitReady(p *consulProc) error {
+func (c *Consul) awaitReady(p *Process) error {
 	probe := &consulProbe{c: c, tr: newTransport(c.certs.clientTLS())}
 	defer probe.tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), consulReadyTimeout)

@@ -71,7 +71,7 @@ func TestConsulPlain(t *testing.T) {
 		t.Fatalf("after restart the agent has services %v (err %v), want none", local, err)
 	}
 
-	pid := c.proc.cmd.Process.Pid
+	pid := c.proc.Pid()
 	c.Stop()
 	c.Stop() // idempotent
 	if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {

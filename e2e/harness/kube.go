@@ -87,8 +87,8 @@ type Kube struct {
 	transports roundTripperSet
 
 	mu      sync.Mutex
-	apiProc *kubeProc // nil once stopped
-	cmProc  *kubeProc // nil once stopped
+	apiProc *Process // nil once stopped
+	cmProc  *Process // nil once stopped
 }
 
 // StartKube starts etcd, kube-apiserver (RBAC on, a static admin token)
@@ -231,7 +231,7 @@ func (k *Kube) StopAPIServer() {
 	defer k.mu.Unlock()
 	if k.apiProc != nil {
 		k.transports.closeIdle()
-		k.apiProc.stop()
+		_ = k.apiProc.Stop(kubeStopTimeout)
 		k.apiProc = nil
 	}
 }
@@ -251,9 +251,9 @@ func (k *Kube) StartAPIServer(tb testing.TB) {
 func (k *Kube) Stop() {
 	k.mu.Lock()
 	k.transports.closeIdle()
-	for _, p := range []**kubeProc{&k.cmProc, &k.apiProc} {
+	for _, p := range []**Process{&k.cmProc, &k.apiProc} {
 		if *p != nil {
-			(*p).stop()
+			_ = (*p).Stop(kubeStopTimeout)
 			*p = nil
 		}
 	}

@@ -13,26 +13,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
-
-// kubeProc is one run of kube-apiserver or kube-controller-manager.
-type kubeProc struct {
-	name string
-	cmd  *exec.Cmd
-	log  *lineWriter
-	done chan struct{} // closed once the process has exited
-	err  error         // its exit status, set before done is closed
-}
 
 // apiServerArgs returns kube-apiserver's command line.
 func (k *Kube) apiServerArgs() []string {
@@ -170,7 +159,7 @@ func randomToken() string {
 // startProc starts a control-plane process and waits until url (a health
 // endpoint on the process's own port) answers 200. For up to relisten it
 // starts again while the process exits because its port is still in use.
-func (k *Kube) startProc(name string, args []string, log *lineWriter, url string, relisten time.Duration) (*kubeProc, error) {
+func (k *Kube) startProc(name string, args []string, log *lineWriter, url string, relisten time.Duration) (*Process, error) {
 	deadline := time.Now().Add(relisten)
 	for {
 		p, err := k.spawn(name, args, log)
@@ -181,7 +170,7 @@ func (k *Kube) startProc(name string, args []string, log *lineWriter, url string
 		if err == nil {
 			return p, nil
 		}
-		p.stop()
+		_ = p.Stop(kubeStopTimeout)
 		if !log.inUse() || time.Now().After(deadline) {
 			return nil, err
 		}
@@ -190,47 +179,8 @@ func (k *Kube) startProc(name string, args []string, log *lineWriter, url string
 }
 
 // spawn starts a control-plane process in a process group of its own.
-func (k *Kube) spawn(name string, args []string, log *lineWriter) (*kubeProc, error) {
-	bin := filepath.Join(k.bins, name)
-	fmt.Fprintf(log, "harness: starting %s %s\n", bin, strings.Join(args, " "))
-	log.sawInUse.Store(false)
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = k.dir
-	cmd.Env = kubeEnv()
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.WaitDelay = time.Second // stop copying output soon after the exit
-	// Own group, so that a signal reaches any child too; SIGKILL if the
-	// test binary dies without cleaning up (a test timeout's panic).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	p := &kubeProc{name: name, cmd: cmd, log: log, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		log.flush()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stop sends SIGTERM to the process group, then SIGKILL after
-// kubeStopTimeout, and waits until the process has exited.
-func (p *kubeProc) stop() {
-	pgid := -p.cmd.Process.Pid
-	start := time.Now()
-	_ = syscall.Kill(pgid, syscall.SIGTERM)
-	timer := time.NewTimer(kubeStopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		fmt.Fprintf(p.log, "harness: %s exited %s after SIGTERM\n", p.name, time.Since(start).Round(time.Millisecond))
-	case <-timer.C:
-		_ = syscall.Kill(pgid, syscall.SIGKILL)
-		<-p.done
-		fmt.Fprintf(p.log, "harness: %s killed after %s\n", p.name, kubeStopTimeout)
-	}
-	_ = syscall.Kill(pgid, syscall.SIGKILL) // any child left in the group
+func (k *Kube) spawn(name string, args []string, log *lineWriter) (*Process, error) {
+	return spawnProcess(ProcessSpec{Name: name, Path: filepath.Join(k.bins, name), Args: args, Dir: k.dir}, log, kubeEnv())
 }
 
 // kubeEnv is the processes' environment: the test's, without KUBECONFIG.
@@ -246,7 +196,7 @@ func kubeEnv() []string {
 
 // awaitHealthy polls url (with the admin token) until it answers 200, the
 // process exits or kubeReadyTimeout passes.
-func (k *Kube) awaitHealthy(p *kubeProc, url string) error {
+func (k *Kube) awaitHealthy(p *Process, url string) error {
 	tr := newTransport(&tls.Config{RootCAs: k.roots, MinVersion: tls.VersionTLS12})
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), kubeReadyTimeout)
@@ -258,9 +208,9 @@ func (k *Kube) awaitHealthy(p *kubeProc, url string) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v): %v", p.name, p.err, last)
+			return fmt.Errorf("%s exited before it was ready (%v): %v", p.spec.Name, p.err, last)
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s: %v", p.name, kubeReadyTimeout, last)
+			return fmt.Errorf("%s not ready after %s: %v", p.spec.Name, kubeReadyTimeout, last)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

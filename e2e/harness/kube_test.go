@@ -87,7 +87,7 @@ func TestKube(t *testing.T) {
 		})
 		t.Run("RestartWaitsForPort", func(t *testing.T) {
 			k.mu.Lock()
-			k.apiProc.stop()
+			_ = k.apiProc.Stop(kubeStopTimeout)
 			k.apiProc = nil
 			k.mu.Unlock()
 			l, err := net.Listen("tcp", k.api)

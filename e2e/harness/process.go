@@ -56,18 +56,26 @@ func NewProcess(owner testing.TB, spec ProcessSpec) (*Process, error) {
 }
 
 func startProcess(spec ProcessSpec) (*Process, error) {
+	return spawnProcess(spec, &lineWriter{ring: &logRing{}}, append(os.Environ(), spec.Env...))
+}
+
+// spawnProcess starts spec with exactly environment env, its output going
+// to log (which the servers' harnesses keep across restarts).
+func spawnProcess(spec ProcessSpec, log *lineWriter, env []string) (*Process, error) {
 	path, args := spec.Path, spec.Args
 	if spec.Namespace != "" {
 		// ip netns exec enters the namespace and execs the program: same pid.
 		path, args = "ip", append([]string{"netns", "exec", spec.Namespace, spec.Path}, spec.Args...)
 	}
-	log := &lineWriter{ring: &logRing{}}
 	fmt.Fprintf(log, "harness: starting %s %s\n", path, strings.Join(args, " "))
+	log.sawInUse.Store(false)
 	cmd := exec.Command(path, args...)
 	cmd.Dir = spec.Dir
-	cmd.Env = append(os.Environ(), spec.Env...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.WaitDelay = time.Second // stop copying output soon after the exit
+	// Own group, so that a signal reaches any child too; SIGKILL if the
+	// test binary dies without cleaning up (a test timeout's panic).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
@@ -106,14 +114,17 @@ func (p *Process) Output() string { return p.log.ring.String() }
 // exit error again.
 func (p *Process) Stop(timeout time.Duration) error {
 	pgid := -p.cmd.Process.Pid
+	start := time.Now()
 	_ = syscall.Kill(pgid, syscall.SIGTERM)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case <-p.done:
+		fmt.Fprintf(p.log, "harness: %s exited %s after SIGTERM\n", p.spec.Name, time.Since(start).Round(time.Millisecond))
 	case <-timer.C:
 		_ = syscall.Kill(pgid, syscall.SIGKILL)
 		<-p.done
+		fmt.Fprintf(p.log, "harness: %s killed after %s\n", p.spec.Name, timeout)
 		return fmt.Errorf("%s ignored SIGTERM for %v: killed", p.spec.Name, timeout)
 	}
 	_ = syscall.Kill(pgid, syscall.SIGKILL) // any child left in the group
