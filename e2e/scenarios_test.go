@@ -153,9 +153,14 @@ func assertChainTrace(t *testing.T, j *harness.Jaeger, traceID string) {
 	checkChainTrace(t, traceID, spans)
 }
 
-// chainHops are the spans of one request through the chain, root first.
-var chainHops = []struct{ service, kind string }{
-	{gatewaySvc, "server"}, {gatewaySvc, "client"}, {ordersSvc, "server"}, {ordersSvc, "client"}, {inventorySvc, "server"},
+// chainHops are the spans of one request through the chain, root first:
+// the gateway's HTTP span, then per Kitex hop a client and a server span
+// named after the fully-qualified method (orders speaks the Thrift Echo
+// service, inventory the Protobuf one, over gRPC).
+var chainHops = []struct{ service, kind, name string }{
+	{gatewaySvc, "server", "GET /order"},
+	{gatewaySvc, "client", "echo.EchoService/Echo"}, {ordersSvc, "server", "echo.EchoService/Echo"},
+	{ordersSvc, "client", "echopb.EchoService/Echo"}, {inventorySvc, "server", "echopb.EchoService/Echo"},
 }
 
 // awaitTrace polls Jaeger until it holds every span of a request of the
@@ -207,9 +212,10 @@ func checkChainTrace(t *testing.T, traceID string, spans []harness.JaegerSpan) {
 			t.Errorf("trace %s hop %d: %s %s span %q (error %v), want a %s %s span without error", traceID, i, got.Service, got.Kind, got.Operation, got.Error, w.service, w.kind)
 		}
 	}
-	// A client span and the server span of its call share the method name.
-	if chain[1].Operation != chain[2].Operation || chain[3].Operation != chain[4].Operation {
-		t.Errorf("trace %s: client and server span names differ: %q/%q, %q/%q", traceID, chain[1].Operation, chain[2].Operation, chain[3].Operation, chain[4].Operation)
+	for i, w := range want {
+		if got := chain[i].Operation; got != w.name {
+			t.Errorf("trace %s hop %d: span named %q, want %q", traceID, i, got, w.name)
+		}
 	}
 }
 
