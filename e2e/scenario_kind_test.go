@@ -20,7 +20,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -78,7 +77,7 @@ func TestKindScenarios(t *testing.T) {
 // order asks the gateway Service for item through the API server's proxy.
 func (c *kindChain) order(ctx context.Context, item string) (orderReply, error) {
 	var r orderReply
-	body, err := c.cs.CoreV1().Services(c.ns).ProxyGet("http", gatewaySvc, "8080", "/order", map[string]string{"item": url.QueryEscape(item)}).DoRaw(ctx)
+	body, err := c.cs.CoreV1().Services(c.ns).ProxyGet("http", gatewaySvc, "8080", "/order", map[string]string{"item": item}).DoRaw(ctx)
 	if err != nil {
 		_ = json.Unmarshal(body, &r)
 		return r, fmt.Errorf("GET /order: %v %s", err, r.Error)
