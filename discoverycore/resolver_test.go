@@ -16,20 +16,13 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 
-	"github.com/kitexsuite/suite/internal/testservice"
+	"github.com/kitexsuite/suite/internal/testservice/leakcheck"
 )
 
 // TestMain checks for leaked goroutines, ignoring those a real Kitex client
 // and server leave for the life of the process (balancer_test.go runs some).
 func TestMain(m *testing.M) {
-	var opts []goleak.Option
-	for _, fn := range testservice.KitexBackgroundGoroutines {
-		opts = append(opts, goleak.IgnoreTopFunction(fn))
-	}
-	for _, fn := range testservice.KitexBackgroundStacks {
-		opts = append(opts, goleak.IgnoreAnyFunction(fn))
-	}
-	goleak.VerifyTestMain(m, opts...)
+	goleak.VerifyTestMain(m, leakcheck.KitexOptions()...)
 }
 
 // scriptedSource is a Source whose watches do what the test sends them:

@@ -22,19 +22,14 @@ import (
 	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
+	"github.com/kitexsuite/suite/internal/testservice/leakcheck"
 	"github.com/kitexsuite/suite/metrics"
 	"github.com/kitexsuite/suite/tracing"
 )
 
 func TestMain(m *testing.M) {
 	klog.SetLevel(klog.LevelWarn)
-	var opts []goleak.Option
-	for _, fn := range testservice.KitexBackgroundGoroutines {
-		opts = append(opts, goleak.IgnoreTopFunction(fn))
-	}
-	for _, fn := range testservice.KitexBackgroundStacks {
-		opts = append(opts, goleak.IgnoreAnyFunction(fn))
-	}
+	opts := leakcheck.KitexOptions()
 	for _, fn := range harness.EtcdBackgroundGoroutines {
 		opts = append(opts, goleak.IgnoreTopFunction(fn))
 	}
