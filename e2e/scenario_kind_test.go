@@ -29,9 +29,11 @@ import (
 	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -50,7 +52,18 @@ func TestKindScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &kindChain{cs: kubernetes.NewForConfigOrDie(cfg), ns: os.Getenv("KITEXSUITE_E2E_NAMESPACE")}
+	// An HTTP client of the test's own, whose idle connections it closes:
+	// the package's goroutine-leak check runs after the test.
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hc.CloseIdleConnections)
+	cs, err := kubernetes.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &kindChain{cs: cs, ns: os.Getenv("KITEXSUITE_E2E_NAMESPACE")}
 	if c.ns == "" {
 		c.ns = "kitexsuite"
 	}
@@ -102,6 +115,38 @@ func (c *kindChain) awaitReady(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
+}
+
+// awaitReplaced waits until the deleted pod is gone and inventory has its
+// full count of Ready pods again (a deleted pod does not change the
+// Deployment's generation, so awaitReady would not wait).
+func (c *kindChain) awaitReplaced(t *testing.T, victim string) {
+	t.Helper()
+	d, err := c.cs.AppsV1().Deployments(c.ns).Get(context.Background(), inventorySvc, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 1
+	if d.Spec.Replicas != nil {
+		want = int(*d.Spec.Replicas)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		_, err := c.cs.CoreV1().Pods(c.ns).Get(context.Background(), victim, metav1.GetOptions{})
+		ready := 0
+		for _, p := range c.pods(t, inventorySvc) {
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		if apierrors.IsNotFound(err) && ready == want {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("pod %s not replaced by a Ready one in 5 min", victim)
 }
 
 func rolledOut(d *appsv1.Deployment) bool {
@@ -170,8 +215,17 @@ func kindHappyPath(t *testing.T, c *kindChain, s *loadStats, notes *string) {
 	if s.failures != 0 {
 		t.Fatalf("%d of %d requests failed: %s", s.failures, s.calls, s.firstErrors())
 	}
+	// A server counts a call when its Suites finish, just after replying:
+	// poll each counter until it reaches base+n (or a deadline), then
+	// require exactly n.
 	for _, h := range hops {
-		if got := c.calls(t, h.service, h.metric) - base[h]; got != n {
+		deadline := time.Now().Add(10 * time.Second)
+		got := c.calls(t, h.service, h.metric) - base[h]
+		for got < n && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			got = c.calls(t, h.service, h.metric) - base[h]
+		}
+		if got != n {
 			t.Errorf("%s %s grew by %v, want exactly %d", h.service, h.metric, got, n)
 		}
 	}
@@ -191,7 +245,7 @@ func kindReplicaKilled(t *testing.T, c *kindChain, s *loadStats, notes *string) 
 	if err := c.cs.CoreV1().Pods(c.ns).Delete(context.Background(), victim.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatal(err)
 	}
-	c.awaitReady(t) // the ReplicaSet replaces it
+	c.awaitReplaced(t, victim.Name)
 	after := time.Now()
 	l.waitCalls(t, 200)
 	l.stop()

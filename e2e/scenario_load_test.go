@@ -33,6 +33,7 @@ type chainLoad struct {
 	wg      sync.WaitGroup
 
 	mu      sync.Mutex
+	more    *sync.Cond // broadcast on every new record
 	records []callRecord
 }
 
@@ -45,6 +46,7 @@ func startChainLoad(d *deployment, workers int, limit int64) *chainLoad {
 
 func startOrderLoad(order orderFunc, workers int, limit int64) *chainLoad {
 	l := &chainLoad{workers: workers, limit: limit, stopCh: make(chan struct{})}
+	l.more = sync.NewCond(&l.mu)
 	for w := range workers {
 		l.wg.Add(1)
 		go func() {
@@ -65,6 +67,7 @@ func startOrderLoad(order orderFunc, workers int, limit int64) *chainLoad {
 				rec := callRecord{start: start, dur: time.Since(start), err: err, trace: r.TraceID}
 				l.mu.Lock()
 				l.records = append(l.records, rec)
+				l.more.Broadcast()
 				l.mu.Unlock()
 			}
 		}()
@@ -80,16 +83,25 @@ func (l *chainLoad) count() int {
 }
 
 // waitCalls blocks until n more requests have finished, proving the load
-// runs.
+// runs; after 30 s without them the test fails.
 func (l *chainLoad) waitCalls(t *testing.T, n int) {
 	t.Helper()
-	target := l.count() + n
 	deadline := time.Now().Add(30 * time.Second)
-	for l.count() < target {
-		if time.Now().After(deadline) {
-			t.Fatalf("load stalled at %d requests", l.count())
-		}
-		time.Sleep(2 * time.Millisecond)
+	wake := time.AfterFunc(30*time.Second, func() {
+		l.mu.Lock()
+		l.more.Broadcast()
+		l.mu.Unlock()
+	})
+	defer wake.Stop()
+	l.mu.Lock()
+	target := len(l.records) + n
+	for len(l.records) < target && time.Now().Before(deadline) {
+		l.more.Wait()
+	}
+	got := len(l.records)
+	l.mu.Unlock()
+	if got < target {
+		t.Fatalf("load stalled at %d requests", got)
 	}
 }
 

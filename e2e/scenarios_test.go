@@ -16,6 +16,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/discovery"
 	"github.com/prometheus/common/model"
 
+	"github.com/kitexsuite/suite/discoverycore"
 	"github.com/kitexsuite/suite/e2e/harness"
 	consulreg "github.com/kitexsuite/suite/registry/consul"
 	etcdreg "github.com/kitexsuite/suite/registry/etcd"
@@ -227,7 +228,8 @@ func scenarioTraceBackendDown(t *testing.T, d *deployment, s *loadStats, notes *
 	l := startChainLoad(d, loadWorkers, 0)
 	defer l.stop()
 	l.waitCalls(t, 200)
-	// Two windows of the same length: the backend up, then down.
+	// Two windows: 10 s with the backend up, then from its SIGTERM (it may
+	// take a few seconds to go) until 10 s after it is gone.
 	const window = 10 * time.Second
 	upFrom := time.Now()
 	time.Sleep(window) // the measurement window itself, not a wait for an event
@@ -245,6 +247,12 @@ func scenarioTraceBackendDown(t *testing.T, d *deployment, s *loadStats, notes *
 	// The outage starts with the SIGTERM: Jaeger takes a while to shut down.
 	downFrom := time.Now()
 	d.jaeger.Stop()
+	restarted := false
+	defer func() { // a failure mid-outage must not leave later scenarios without a backend
+		if !restarted {
+			d.jaeger.Restart(t)
+		}
+	}()
 	time.Sleep(window)
 	end := time.Now()
 	l.stop()
@@ -259,12 +267,17 @@ func scenarioTraceBackendDown(t *testing.T, d *deployment, s *loadStats, notes *
 		started[svc] -= startedBefore[svc]
 	}
 	d.jaeger.Restart(t)
+	restarted = true
 
 	if up.failures+down.failures != 0 {
 		t.Errorf("%d requests failed with the trace backend down (%d up): %s", down.failures, up.failures, down.firstErrors())
 	}
 	// Spans are exported off the request path: no request waits on an
-	// exporter (whose timeout is seconds) — the gateway's RPC timeout is 1 s.
+	// exporter, whose attempts last seconds against a dead backend. A bound
+	// far above any noise (p99s are a few ms): the gateway's RPC timeout.
+	if down.p99 >= time.Second {
+		t.Errorf("with the trace backend down, p99 %v (up: %v): requests waited on the exporter", down.p99, up.p99)
+	}
 	const memoryBound = 64 << 20 // the span queue (2 048 spans) is a few MiB
 	for svc, peak := range heapPeak {
 		if grew := peak - heapBefore[svc]; grew > memoryBound {
@@ -329,7 +342,10 @@ func scenarioReplicaKilled(t *testing.T, d *deployment, s *loadStats, notes *str
 	d.inventory = d.inventory[1:]
 	awaitResolved(t, r, target(inventorySvc), "the killed replica gone", hasExactly(d.addrs(d.inventory...)...))
 	gone := time.Since(killed)
-	after := time.Now()
+	// orders' own resolver saw the same change; its balancer applies it on
+	// the next refresh.
+	after := time.Now().Add(2 * discoverycore.DefaultRefreshInterval)
+	time.Sleep(time.Until(after)) // no event tells when another process's balancer refreshed
 	l.waitCalls(t, 300)
 	l.stop()
 	*s = l.window(from, time.Now())
@@ -337,7 +353,7 @@ func scenarioReplicaKilled(t *testing.T, d *deployment, s *loadStats, notes *str
 
 	// Each worker has at most one request in flight: at most loadWorkers
 	// requests were on the replica when it died, and every failure started
-	// before it was gone.
+	// before the kill.
 	failed := s.failed()
 	if len(failed) > loadWorkers {
 		t.Errorf("%d requests failed, more than the %d that can be in flight: %s", len(failed), loadWorkers, s.firstErrors())

@@ -113,6 +113,9 @@ func (p *Process) Output() string { return p.log.ring.String() }
 // exited cleanly on the SIGTERM; stopping an exited process returns its
 // exit error again.
 func (p *Process) Stop(timeout time.Duration) error {
+	if p.Exited() { // its pid, and group id, may belong to another process now
+		return p.exitErr()
+	}
 	pgid := -p.cmd.Process.Pid
 	start := time.Now()
 	_ = syscall.Kill(pgid, syscall.SIGTERM)
@@ -135,6 +138,9 @@ func (p *Process) Stop(timeout time.Duration) error {
 // OOM kill or a lost node does — and waits until the process has exited,
 // so the kernel has closed its sockets when Kill returns.
 func (p *Process) Kill() {
+	if p.Exited() {
+		return
+	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
 }
