@@ -80,7 +80,11 @@ func (o Options) clientOptions(caller string) []client.Option {
 		discoverycore.WithFastRefresh(nil, 0),
 		discoverycore.WithUnsentRetry(), // a call racing a replica's deregistration moves on
 		client.WithRPCTimeout(2 * time.Second),
-		client.WithConnectTimeout(time.Second),
+		// Kitex's default is 50 ms. A dial to a replica that was just
+		// SIGKILLed is usually refused at once but was seen to hang until
+		// this timeout; kept short, the dial fails and Kitex retries it on
+		// another replica well within the callers' RPC timeouts.
+		client.WithConnectTimeout(200 * time.Millisecond),
 		client.WithSuite(tracing.NewClientSuite(tracing.WithTracerProvider(o.TracerProvider), tracing.WithPropagators(o.Propagator))),
 		client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(o.Metrics))),
 	}
