@@ -148,21 +148,7 @@ func (j *Jaeger) start() error {
 		return err
 	}
 	j.proc = p
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		err := j.probe(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-j.proc.Done():
-			return fmt.Errorf("jaeger exited before it was ready:\n%s", j.proc.Output())
-		case <-ctx.Done():
-			return fmt.Errorf("jaeger not ready after 60 s: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return p.awaitReady(60*time.Second, j.probe)
 }
 
 // probe succeeds once the query API answers and the OTLP ports accept.

@@ -199,21 +199,7 @@ func kubeEnv() []string {
 func (k *Kube) awaitHealthy(p *Process, url string) error {
 	tr := newTransport(&tls.Config{RootCAs: k.roots, MinVersion: tls.VersionTLS12})
 	defer tr.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), kubeReadyTimeout)
-	defer cancel()
-	var last error
-	for {
-		if last = k.probe(ctx, tr, url); last == nil {
-			return nil
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v): %v", p.spec.Name, p.err, last)
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s: %v", p.spec.Name, kubeReadyTimeout, last)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return p.awaitReady(kubeReadyTimeout, func(ctx context.Context) error { return k.probe(ctx, tr, url) })
 }
 
 // probe returns nil if a GET of url answers 200.

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -102,6 +103,26 @@ func (p *Process) Exited() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// awaitReady calls probe until it succeeds, the process exits or timeout
+// passes (every 50 ms: a server offers no event for becoming ready).
+func (p *Process) awaitReady(timeout time.Duration, probe func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		last := probe(ctx)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before it was ready (%v): %v", p.spec.Name, p.err, last)
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready after %s: %v", p.spec.Name, timeout, last)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

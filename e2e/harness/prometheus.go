@@ -203,23 +203,19 @@ func (p *Prometheus) QueryScalar(tb testing.TB, query string) float64 {
 }
 
 func (p *Prometheus) awaitReady() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/-/ready", nil)
+	return p.proc.awaitReady(60*time.Second, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/-/ready", nil)
+		if err != nil {
+			return err
+		}
 		resp, err := p.tr.RoundTrip(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		select {
-		case <-p.proc.Done():
-			return fmt.Errorf("prometheus exited before it was ready:\n%s", p.proc.Output())
-		case <-ctx.Done():
-			return fmt.Errorf("prometheus not ready after 60 s: %v", err)
-		case <-time.After(50 * time.Millisecond):
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/-/ready: %s", resp.Status)
 		}
-	}
+		return nil
+	})
 }
