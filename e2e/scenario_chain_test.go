@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -290,11 +289,6 @@ func loopbackPlace(t *testing.T, p *chainProc) {
 	for _, l := range ls {
 		_ = l.Close()
 	}
-}
-
-// without returns addrs without drop.
-func without(addrs []string, drop string) []string {
-	return slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == drop })
 }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

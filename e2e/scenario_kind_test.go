@@ -77,12 +77,9 @@ func TestKindScenarios(t *testing.T) {
 		{"replica_sigkill", kindReplicaKilled},
 		{"rolling_restart", kindRollingRestart},
 	} {
-		t.Run(sc.name, func(t *testing.T) {
-			var s loadStats
-			var notes string
-			rep.add(t, "k8s (kind)", &s, &notes)
+		rep.run(t, "k8s (kind)", sc.name, func(t *testing.T, s *loadStats, notes *string) {
 			c.awaitReady(t)
-			sc.run(t, c, &s, &notes)
+			sc.run(t, c, s, notes)
 		})
 	}
 }

@@ -40,10 +40,6 @@ type chainLoad struct {
 // orderFunc asks the chain's gateway for an item.
 type orderFunc func(ctx context.Context, item string) (orderReply, error)
 
-func startChainLoad(d *deployment, workers int, limit int64) *chainLoad {
-	return startOrderLoad(d.order, workers, limit)
-}
-
 func startOrderLoad(order orderFunc, workers int, limit int64) *chainLoad {
 	l := &chainLoad{workers: workers, limit: limit, stopCh: make(chan struct{})}
 	l.more = sync.NewCond(&l.mu)
@@ -73,13 +69,6 @@ func startOrderLoad(order orderFunc, workers int, limit int64) *chainLoad {
 		}()
 	}
 	return l
-}
-
-// count is how many requests have finished.
-func (l *chainLoad) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.records)
 }
 
 // waitCalls blocks until n more requests have finished, proving the load
@@ -198,16 +187,20 @@ type reportRow struct {
 	notes              string
 }
 
-// add records the outcome of t, a scenario's subtest, when it ends.
-func (r *scenarioReport) add(t *testing.T, registry string, s *loadStats, notes *string) {
-	t.Cleanup(func() {
-		row := reportRow{scenario: t.Name()[strings.LastIndex(t.Name(), "/")+1:], registry: registry, passed: !t.Failed(), notes: *notes}
-		if s != nil {
-			row.calls, row.failures, row.p50, row.p99 = s.calls, s.failures, s.p50, s.p99
-		}
-		r.mu.Lock()
-		r.rows = append(r.rows, row)
-		r.mu.Unlock()
+// run runs one scenario as a subtest of t and a row of the report, filled
+// in from the load statistics and notes the scenario leaves.
+func (r *scenarioReport) run(t *testing.T, registry, name string, scenario func(t *testing.T, s *loadStats, notes *string)) {
+	t.Run(name, func(t *testing.T) {
+		var s loadStats
+		var notes string
+		t.Cleanup(func() {
+			row := reportRow{scenario: name, registry: registry, passed: !t.Failed(), notes: notes,
+				calls: s.calls, failures: s.failures, p50: s.p50, p99: s.p99}
+			r.mu.Lock()
+			r.rows = append(r.rows, row)
+			r.mu.Unlock()
+		})
+		scenario(t, &s, &notes)
 	})
 }
 

@@ -53,12 +53,7 @@ func runScenarios(t *testing.T, rep *scenarioReport, bins, name string, start fu
 			{"rolling_restart", scenarioRollingRestart},
 			{"registry_down_30s", scenarioRegistryDown},
 		} {
-			t.Run(sc.name, func(t *testing.T) {
-				var s loadStats
-				var notes string
-				rep.add(t, name, &s, &notes)
-				sc.run(t, d, &s, &notes)
-			})
+			rep.run(t, name, sc.name, func(t *testing.T, s *loadStats, notes *string) { sc.run(t, d, s, notes) })
 		}
 	})
 }
@@ -72,7 +67,7 @@ func scenarioHappyPath(t *testing.T, d *deployment, s *loadStats, notes *string)
 	d.awaitScraped(t, before)
 	base := callCounts(t, d)
 
-	l := startChainLoad(d, loadWorkers, n)
+	l := startOrderLoad(d.order, loadWorkers, n)
 	l.wg.Wait()
 	*s = l.all()
 	end := time.Now()
@@ -225,7 +220,7 @@ func checkChainTrace(t *testing.T, traceID string, spans []harness.JaegerSpan) {
 // SDK's own metrics count the dropped spans; exports resume once Jaeger is
 // back.
 func scenarioTraceBackendDown(t *testing.T, d *deployment, s *loadStats, notes *string) {
-	l := startChainLoad(d, loadWorkers, 0)
+	l := startOrderLoad(d.order, loadWorkers, 0)
 	defer l.stop()
 	l.waitCalls(t, 200)
 	// Two windows: 10 s with the backend up, then from its SIGTERM (it may
@@ -332,7 +327,7 @@ func maxGrowth(before, after map[string]float64) float64 {
 // restores three.
 func scenarioReplicaKilled(t *testing.T, d *deployment, s *loadStats, notes *string) {
 	r, target := d.reg.newResolver(t)
-	l := startChainLoad(d, loadWorkers, 0)
+	l := startOrderLoad(d.order, loadWorkers, 0)
 	defer l.stop()
 	l.waitCalls(t, 200)
 	victim := d.inventory[0]
@@ -380,7 +375,7 @@ func scenarioReplicaKilled(t *testing.T, d *deployment, s *loadStats, notes *str
 // close): no request fails.
 func scenarioRollingRestart(t *testing.T, d *deployment, s *loadStats, notes *string) {
 	r, target := d.reg.newResolver(t)
-	l := startChainLoad(d, loadWorkers, 0)
+	l := startOrderLoad(d.order, loadWorkers, 0)
 	defer l.stop()
 	l.waitCalls(t, 200)
 	from := time.Now()
@@ -401,7 +396,7 @@ func scenarioRollingRestart(t *testing.T, d *deployment, s *loadStats, notes *st
 // is back, a resolver that never saw it before finds every registration.
 func scenarioRegistryDown(t *testing.T, d *deployment, s *loadStats, notes *string) {
 	const outage = 30 * time.Second
-	l := startChainLoad(d, loadWorkers, 0)
+	l := startOrderLoad(d.order, loadWorkers, 0)
 	defer l.stop()
 	l.waitCalls(t, 200)
 	from := time.Now()
