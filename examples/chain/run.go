@@ -52,6 +52,8 @@ type Config struct {
 	Namespace     string
 	Drain         time.Duration
 	TTL           time.Duration
+
+	envErr error // a malformed environment default, reported by Run
 }
 
 func env(name, def string) string {
@@ -74,9 +76,13 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig outside a cluster (in a pod: the in-cluster config)")
 	fs.StringVar(&c.Namespace, "namespace", env("POD_NAMESPACE", "default"), "Kubernetes namespace of the chain")
 	fs.DurationVar(&c.Drain, "drain", 2*time.Second, "how long a stopping server stays deregistered before closing (etcd, consul)")
-	ttl, err := time.ParseDuration(env("KITEXSUITE_TTL", "10s"))
-	if err != nil {
-		ttl = 10 * time.Second // the flag's own parsing reports a bad -ttl; a bad variable falls back
+	ttl := 10 * time.Second
+	if v := os.Getenv("KITEXSUITE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			c.envErr = fmt.Errorf("KITEXSUITE_TTL=%q: %w", v, err) // flag parsing reports a bad -ttl itself
+		}
+		ttl = d
 	}
 	fs.DurationVar(&c.TTL, "ttl", ttl, "how long a crashed server stays registered: etcd lease, Consul check TTL")
 }
@@ -84,6 +90,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 // Run runs c's service until ctx is done (SIGTERM), then deregisters,
 // drains and stops.
 func Run(ctx context.Context, c Config) error {
+	if c.envErr != nil {
+		return c.envErr
+	}
 	klog.SetLogger(logging.NewLogger(logging.WithHandler(slog.NewJSONHandler(os.Stderr, nil)), logging.WithLevel(klog.LevelInfo)))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
