@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/internal/callctx"
+	"github.com/kitexsuite/suite/internal/stack"
 	"github.com/kitexsuite/suite/rpcmodel"
 )
 
@@ -271,6 +272,9 @@ func (s *ServerSuite) Options() []server.Option {
 		// tracer is installed; metrics need only the start and finish.
 		server.WithStatsLevel(stats.LevelBase),
 		server.WithMiddleware(r.inFlight),
+		// Grows the request goroutine's stack before Kitex decodes, where
+		// that is cheap, not under Finish's recording (see internal/stack).
+		server.WithBoundHandler(stack.Inbound{Owner: "metrics"}),
 		server.WithStreamOptions(server.WithStreamEventHandler(rpcinfo.ServerStreamEventHandler{
 			HandleStreamSendEvent: r.onStreamSend, HandleStreamRecvEvent: r.onStreamRecv,
 		})),

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kitexsuite/suite/internal/stack"
 	"github.com/kitexsuite/suite/rpcmodel"
 )
 
@@ -39,6 +40,9 @@ func (s *ServerSuite) Options() []server.Option {
 	return []server.Option{
 		server.WithTracer(s.tracer),
 		server.WithMiddleware(s.tracer.middleware),
+		// Grows the request goroutine's stack before Kitex decodes, where
+		// that is cheap, not under the span's start (see internal/stack).
+		server.WithBoundHandler(stack.Inbound{Owner: "tracing"}),
 		server.WithMetaHandler(&serverMeta{cfg: s.cfg}),
 		// Kitex's own handlers: TTHeader carries business status errors back
 		// to the caller, HTTP/2 fills in the caller's service name.
