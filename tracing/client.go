@@ -210,9 +210,13 @@ func (m *clientMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.
 	return ctx, nil
 }
 
-// bizStatusHeader is the TTHeader key Kitex's server handler writes a
-// business status code under.
-const bizStatusHeader = "biz-status"
+// The TTHeader keys a business status error travels under, as Kitex's
+// TTHeader handlers write and read them.
+const (
+	bizStatusHeader  = "biz-status"
+	bizMessageHeader = "biz-message"
+	bizExtraHeader   = "biz-extra"
+)
 
 func (m *clientMeta) OnConnectStream(ctx context.Context) (context.Context, error) {
 	if !isGRPC(rpcinfo.GetRPCInfo(ctx)) {

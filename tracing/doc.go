@@ -85,12 +85,15 @@
 //
 // # Kitex meta handlers
 //
-// Besides its own propagation handlers, the server Suite installs Kitex's
-// ServerTTHeaderHandler and ServerHTTP2Handler, and the client Suite reads a
-// business status from the reply and sends the caller's service name, so
-// that business errors and callers reach spans without further setup. Note
-// that ServerTTHeaderHandler also takes the caller's RPC timeout from the
-// header (it matters with server.WithEnableContextTimeout), as it does
+// Besides propagation, the server Suite does the work of Kitex's
+// ServerTTHeaderHandler (the caller's service, method and RPC timeout from
+// the request header; a business status error and the graceful-shutdown
+// connection-reset mark into the reply), leaving out the message-type
+// header no Kitex client reads, and installs Kitex's ServerHTTP2Handler; the
+// client Suite reads a business status from the reply and sends the
+// caller's service name. Business errors and callers therefore reach spans,
+// and plain Kitex clients with ClientTTHeaderHandler, without further setup.
+// The caller's RPC timeout matters with server.WithEnableContextTimeout, as
 // wherever Kitex's handler is installed.
 //
 // Package otelsetup builds a TracerProvider from the OTEL_* environment.

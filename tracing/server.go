@@ -2,14 +2,18 @@ package tracing
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/cloudwego/kitex/pkg/endpoint"
 	"github.com/cloudwego/kitex/pkg/remote"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/metadata"
 	"github.com/cloudwego/kitex/pkg/remote/trans/ttstream"
+	"github.com/cloudwego/kitex/pkg/remote/transmeta"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
-	"github.com/cloudwego/kitex/pkg/transmeta"
+	ktransmeta "github.com/cloudwego/kitex/pkg/transmeta"
+	"github.com/cloudwego/kitex/pkg/utils"
 	"github.com/cloudwego/kitex/server"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -43,11 +47,11 @@ func (s *ServerSuite) Options() []server.Option {
 		// Grows the request goroutine's stack before Kitex decodes, where
 		// that is cheap, not under the span's start (see internal/stack).
 		server.WithBoundHandler(stack.Inbound{Owner: "tracing"}),
+		// serverMeta also does the work of Kitex's ServerTTHeaderHandler
+		// (see readTTHeader and WriteMeta); Kitex's HTTP/2 handler fills in
+		// the caller's service name on gRPC.
 		server.WithMetaHandler(&serverMeta{cfg: s.cfg}),
-		// Kitex's own handlers: TTHeader carries business status errors back
-		// to the caller, HTTP/2 fills in the caller's service name.
-		server.WithMetaHandler(transmeta.ServerTTHeaderHandler),
-		server.WithMetaHandler(transmeta.ServerHTTP2Handler),
+		server.WithMetaHandler(ktransmeta.ServerHTTP2Handler),
 		server.WithStreamOptions(server.WithStreamEventHandler(s.cfg.serverStreamHandler())),
 		server.WithTTHeaderStreamingOptions(server.WithTTHeaderStreamingTransportOptions(
 			ttstream.WithServerHeaderFrameHandler(&ttstreamServerHeader{cfg: s.cfg}))),
@@ -171,6 +175,9 @@ func (m *serverMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.
 	if ti == nil {
 		return ctx, nil
 	}
+	if ri := msg.RPCInfo(); isTTHeader(ri) {
+		readTTHeader(ri, ti.TransIntInfo())
+	}
 	strInfo := ti.TransStrInfo()
 	if len(strInfo) == 0 {
 		return ctx, nil
@@ -182,7 +189,57 @@ func (m *serverMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.
 	return ctx, nil
 }
 
-func (m *serverMeta) WriteMeta(ctx context.Context, _ remote.Message) (context.Context, error) {
+// readTTHeader does what Kitex's ServerTTHeaderHandler.ReadMeta does: the
+// caller's service and method into the RPCInfo, and the caller's RPC
+// timeout into its config (it matters with server.WithEnableContextTimeout).
+// Unlike Kitex's handler it parses the timeout only when the caller sent
+// one: strconv.Atoi("") allocates its error, on every call of a client that
+// sends none (any client without Kitex's ClientTTHeaderHandler).
+func readTTHeader(ri rpcinfo.RPCInfo, intInfo map[uint16]string) {
+	if ci := rpcinfo.AsMutableEndpointInfo(ri.From()); ci != nil {
+		if v := intInfo[transmeta.FromService]; v != "" {
+			ci.SetServiceName(v)
+		}
+		if v := intInfo[transmeta.FromMethod]; v != "" {
+			ci.SetMethod(v)
+		}
+	}
+	if v := intInfo[transmeta.RPCTimeout]; v != "" {
+		if cfg := rpcinfo.AsMutableRPCConfig(ri.Config()); cfg != nil {
+			if ms, err := strconv.Atoi(v); err == nil {
+				cfg.SetRPCTimeout(time.Duration(ms) * time.Millisecond)
+			}
+		}
+	}
+}
+
+// WriteMeta does what Kitex's ServerTTHeaderHandler.WriteMeta does for a
+// Kitex client: the handler's business status error (read back by this
+// Suite's client and by Kitex's ClientTTHeaderHandler), and the graceful
+// shutdown's connection-reset mark. It leaves out the message-type header,
+// which no Kitex client reads, so a reply without either carries no header
+// for the client to decode.
+func (m *serverMeta) WriteMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
+	ri, ti := msg.RPCInfo(), msg.TransInfo()
+	if ti == nil || !isTTHeader(ri) {
+		return ctx, nil
+	}
+	if inv := ri.Invocation(); inv != nil {
+		if bizErr := inv.BizStatusErr(); bizErr != nil {
+			strInfo := ti.TransStrInfo()
+			strInfo[bizStatusHeader] = strconv.Itoa(int(bizErr.BizStatusCode()))
+			strInfo[bizMessageHeader] = bizErr.BizMessage()
+			if extra := bizErr.BizExtra(); len(extra) != 0 {
+				// A map[string]string always encodes.
+				strInfo[bizExtraHeader], _ = utils.Map2JSONStr(extra)
+			}
+		}
+	}
+	if to := ri.To(); to != nil {
+		if v, ok := to.Tag(rpcinfo.ConnResetTag); ok {
+			ti.TransStrInfo()[transmeta.HeaderConnectionReadyToReset] = v
+		}
+	}
 	return ctx, nil
 }
 

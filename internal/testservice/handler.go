@@ -9,14 +9,19 @@ import (
 
 // Actions a request can ask the handler to take instead of echoing.
 const (
-	ActionBizError = "biz_error" // return kerrors.NewBizStatusError(BizCode, "not found")
+	ActionBizError = "biz_error" // return a business status error: BizCode, "not found", one extra
 	ActionPanic    = "panic"     // panic in the handler
 	ActionError    = "error"     // return a plain error
 	ActionSleep    = "sleep"     // sleep SleepMs before answering
 )
 
-// BizCode is the business status code ActionBizError returns.
-const BizCode = 404
+// BizCode is the business status code ActionBizError returns, with the
+// extra BizExtraKey: BizExtraValue.
+const (
+	BizCode       = 404
+	BizExtraKey   = "reason"
+	BizExtraValue = "test"
+)
 
 // Forward sends a request one hop further and returns what the next hops saw.
 type Forward func(ctx context.Context, req *Request) (*Response, error)
@@ -65,7 +70,7 @@ func (h *Handler) Echo(ctx context.Context, req *Request) (*Response, error) {
 	}
 	switch req.Action {
 	case ActionBizError:
-		return nil, kerrors.NewBizStatusError(BizCode, "not found")
+		return nil, kerrors.NewBizStatusErrorWithExtra(BizCode, "not found", map[string]string{BizExtraKey: BizExtraValue})
 	case ActionPanic:
 		panic("testservice: panic requested")
 	case ActionError:
