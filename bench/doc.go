@@ -4,7 +4,9 @@
 // server in one process, and reports ns/op, B/op and allocs/op per call,
 // all on the same TTHeader transport, for:
 //
-//   - bare Kitex;
+//   - bare Kitex, and bare Kitex sending the two TTHeader headers the
+//     tracing client Suite sends (constant, no tracing): the floor under
+//     any tracing over TTHeader;
 //   - this repository's tracing suites, with the root span sampled and not
 //     sampled, and kitex-contrib/obs-opentelemetry v0.3.0's, sampled;
 //   - this repository's metrics suites alone, recording into a Prometheus

@@ -11,6 +11,8 @@ import (
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/endpoint"
 	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/pkg/remote"
+	"github.com/cloudwego/kitex/pkg/remote/transmeta"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/server"
 	"github.com/cloudwego/kitex/transport"
@@ -49,10 +51,14 @@ type setup struct {
 	// metrics builds the case's metrics instrumentation, installed after
 	// the tracing on both sides; nil means none.
 	metrics func(tb testing.TB) metricsSetup
+	// clientMeta is a client meta handler installed without any tracing;
+	// nil means none.
+	clientMeta remote.MetaHandler
 }
 
 var setups = []setup{
 	{name: "bare"},
+	{name: "bare+propagation_headers", clientMeta: propagationHeaders{}},
 	{name: "kitexsuite_sampled", sampler: sdktrace.AlwaysSample(), sampled: true, options: kitexsuiteOptions},
 	{name: "kitexsuite_unsampled", sampler: sdktrace.NeverSample(), options: kitexsuiteOptions},
 	{name: "obs_opentelemetry", sampler: sdktrace.AlwaysSample(), sampled: true, options: obsOptions},
@@ -81,6 +87,25 @@ func obsOptions(tp *sdktrace.TracerProvider, prop propagation.TextMapPropagator)
 	otel.SetTracerProvider(tp)
 	return []client.Option{client.WithSuite(obstracing.NewClientSuite(obstracing.WithTextMapPropagator(prop)))},
 		[]server.Option{server.WithSuite(obstracing.NewServerSuite(obstracing.WithTextMapPropagator(prop)))}
+}
+
+// propagationHeaders writes, on every call, the two TTHeader headers the
+// tracing client Suite sends (a W3C traceparent string header and the
+// caller's service name), constant and without any tracing: what carrying
+// trace context costs Kitex itself, the floor under any tracing over
+// TTHeader. Kitex decodes both on the server, and a string header makes
+// its metainfo handler build a context node (four allocations) whatever
+// the key.
+type propagationHeaders struct{}
+
+func (propagationHeaders) WriteMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
+	msg.TransInfo().TransStrInfo()["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	msg.TransInfo().TransIntInfo()[transmeta.FromService] = "bench-client"
+	return ctx, nil
+}
+
+func (propagationHeaders) ReadMeta(ctx context.Context, _ remote.Message) (context.Context, error) {
+	return ctx, nil
 }
 
 // discardExporter drops the spans it is given, counting them. With keep set
@@ -145,6 +170,9 @@ func newEnv(tb testing.TB, s setup, h *testservice.Handler, keepSpans bool, extr
 		prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 		c, srv := s.options(e.tp, prop)
 		copts, sopts = append(copts, c...), append(sopts, srv...)
+	}
+	if s.clientMeta != nil {
+		copts = append(copts, client.WithMetaHandler(s.clientMeta))
 	}
 	if s.metrics != nil {
 		m := s.metrics(tb)

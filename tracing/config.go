@@ -40,6 +40,7 @@ type config struct {
 	messageEvents  bool
 	bizErrorIsErr  bool
 	keepTransport  bool
+	wireAttributes bool
 	semconv        semconvMode
 
 	// Span start options built once per Suite: passing a prebuilt slice to
@@ -139,6 +140,20 @@ func WithDetailedEvents() Option {
 // events and sizes are off by default.
 func WithMessageEvents() Option {
 	return optionFunc(func(c *config) { c.messageEvents = true })
+}
+
+// WithWireAttributes adds kitex.transport (the Kitex transport the call
+// went over, e.g. "ttheader_framed") and kitex.request.size /
+// kitex.response.size (payload bytes as Kitex measured them) to every span.
+// Off by default: they are not part of the RPC conventions, and each
+// attribute costs every sampled span (the three about 1.7 µs per traced
+// call in the repository's BenchmarkEcho, most of it the SDK's
+// de-duplication of a span's attributes, which is cheap up to eight). The
+// metrics Suites have size histograms (metrics.WithSizeHistograms), and
+// OTEL_SEMCONV_STABILITY_OPT_IN=rpc/old keeps obs-opentelemetry's size
+// and protocol attributes whatever this option says.
+func WithWireAttributes() Option {
+	return optionFunc(func(c *config) { c.wireAttributes = true })
 }
 
 // WithBizErrorAsError makes a business status error set the span status to

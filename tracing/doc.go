@@ -15,9 +15,9 @@
 // package rpcmodel. A method the service does not define is reported as
 // rpc.method "_OTHER" with rpc.method_original, and its span is named after
 // the RPC system. Kitex specifics live under kitex.*: kitex.biz_status.code
-// and .message for business status errors, kitex.transport,
-// kitex.peer.service, request and response sizes, stream message counts and
-// kitex.retry.attempts.
+// and .message for business status errors, kitex.peer.service, stream
+// message counts and kitex.retry.attempts; WithWireAttributes adds
+// kitex.transport and request and response sizes.
 //
 // Status follows the conventions: a failed call marks the CLIENT span Error;
 // the SERVER span is Error only for the server's own faults: on gRPC the

@@ -63,7 +63,7 @@ func noAttr(t *testing.T, s sdkSpan, key string) {
 }
 
 func TestSuccessAttributes(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, tracing.WithWireAttributes())
 	c, addr := e.oneHop()
 	if _, err := c.Echo(context.Background(), &echo.EchoRequest{Message: "hi"}); err != nil {
 		t.Fatal(err)

@@ -170,7 +170,7 @@ func TestClientTransport(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnv(t, tracing.WithWireAttributes())
 			svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: traceIDOf},
 				server.WithSuite(tracing.NewServerSuite(e.opt...)))
 			if err != nil {
@@ -235,5 +235,37 @@ func TestFilteredNestedClientLeavesServerSpanAlone(t *testing.T) {
 	}
 	if n := len(byKind(spans, trace.SpanKindClient)); n != 1 {
 		t.Errorf("%d client spans, want only the outer one", n)
+	}
+}
+
+// kitex.transport and the sizes are opt-in: absent by default, on every
+// span with WithWireAttributes (sizes as Kitex measured the payloads).
+func TestWireAttributes(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default", true: "WithWireAttributes"}[on], func(t *testing.T) {
+			var opts []tracing.Option
+			if on {
+				opts = append(opts, tracing.WithWireAttributes())
+			}
+			e := newEnv(t, opts...)
+			c, _ := e.oneHop()
+			if _, err := c.Echo(context.Background(), &echo.EchoRequest{Message: "hello"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range e.waitSpans(2) {
+				if !on {
+					for _, k := range []string{"kitex.transport", "kitex.request.size", "kitex.response.size"} {
+						noAttr(t, s, k)
+					}
+					continue
+				}
+				wantAttr(t, s, "kitex.transport", "ttheader_framed")
+				for _, k := range []string{"kitex.request.size", "kitex.response.size"} {
+					if v, ok := attr(s, k); !ok || v == "0" {
+						t.Errorf("%s span: %s = %q (present %v), want the payload size", s.SpanKind(), k, v, ok)
+					}
+				}
+			}
+		})
 	}
 }

@@ -20,8 +20,8 @@ const (
 	BizStatusCodeKey    = attribute.Key("kitex.biz_status.code")
 	BizStatusMessageKey = attribute.Key("kitex.biz_status.message")
 	PeerServiceKey      = attribute.Key("kitex.peer.service") // callee on client spans, caller on server spans
-	TransportKey        = attribute.Key("kitex.transport")    // rpcmodel.ProtocolName
-	RequestSizeKey      = attribute.Key("kitex.request.size")
+	TransportKey        = attribute.Key("kitex.transport")    // rpcmodel.ProtocolName; with WithWireAttributes
+	RequestSizeKey      = attribute.Key("kitex.request.size") // with WithWireAttributes
 	ResponseSizeKey     = attribute.Key("kitex.response.size")
 	MessagesSentKey     = attribute.Key("kitex.stream.messages.sent")
 	MessagesRecvKey     = attribute.Key("kitex.stream.messages.received")
@@ -85,12 +85,14 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 			oldRequestProtocolKey.String(call.TransportProtocol.String()),
 		)
 	}
-	a = append(a, TransportKey.String(call.Protocol))
 	if peer := peerService(call); peer != "" {
 		a = append(a, PeerServiceKey.String(peer))
 	}
-	if call.RequestSize > 0 || call.ResponseSize > 0 {
-		a = append(a, RequestSizeKey.Int64(int64(call.RequestSize)), ResponseSizeKey.Int64(int64(call.ResponseSize)))
+	if c.wireAttributes {
+		a = append(a, TransportKey.String(call.Protocol))
+		if call.RequestSize > 0 || call.ResponseSize > 0 {
+			a = append(a, RequestSizeKey.Int64(int64(call.RequestSize)), ResponseSizeKey.Int64(int64(call.ResponseSize)))
+		}
 	}
 	if rec != nil {
 		if n := rec.attempts.Load(); n > 1 {

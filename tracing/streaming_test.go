@@ -244,7 +244,7 @@ func TestStreamMessageEventsAndSizes(t *testing.T) {
 // TTHeader streaming (Kitex's own streaming protocol) carries the context in
 // its header frame.
 func TestTTHeaderStreaming(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, tracing.WithWireAttributes())
 	addr := e.streamServer(testservice.TTStream)
 	// A short-connection pool closes the connection with the stream; the
 	// default mux pool keeps it (and its goroutines) for the process.
