@@ -4,6 +4,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/transport"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/codes"
 )
@@ -18,33 +19,50 @@ type methodKey struct{ pkg, svc, method string }
 const MaxKnownMethods = 1024
 
 // fullMethods interns "pkg.Service/Method" strings, at most MaxKnownMethods.
+// Readers load an immutable map; a new method copies it under methodsMu.
+// Every traced or measured call looks its method up several times, and a
+// plain map's generated hash for methodKey is several times cheaper than
+// sync.Map's hashing of an interface key.
 var (
-	fullMethods  sync.Map // methodKey -> string
-	methodsMu    sync.Mutex
-	methodsCount int
+	fullMethods atomic.Pointer[map[methodKey]string]
+	methodsMu   sync.Mutex
 )
 
 // fullMethod returns the interned full name, or false once MaxKnownMethods
 // names are taken.
 func fullMethod(pkg, svc, method string) (string, bool) {
 	k := methodKey{pkg, svc, method}
-	if v, ok := fullMethods.Load(k); ok {
-		return v.(string), true
+	if m := fullMethods.Load(); m != nil {
+		if s, ok := (*m)[k]; ok {
+			return s, true
+		}
 	}
 	methodsMu.Lock()
 	defer methodsMu.Unlock()
-	if v, ok := fullMethods.Load(k); ok {
-		return v.(string), true
-	}
-	if methodsCount >= MaxKnownMethods {
-		return OtherMethod, false
+	old := fullMethods.Load()
+	if old != nil {
+		if s, ok := (*old)[k]; ok {
+			return s, true
+		}
+		if len(*old) >= MaxKnownMethods {
+			return OtherMethod, false
+		}
 	}
 	s := svc + "/" + method
 	if pkg != "" {
 		s = pkg + "." + s
 	}
-	methodsCount++
-	fullMethods.Store(k, s)
+	var next map[methodKey]string
+	if old == nil {
+		next = map[methodKey]string{k: s}
+	} else {
+		next = make(map[methodKey]string, len(*old)+1)
+		for key, v := range *old {
+			next[key] = v
+		}
+		next[k] = s
+	}
+	fullMethods.Store(&next)
 	return s, true
 }
 
