@@ -4,7 +4,7 @@
 // server in one process, and reports ns/op, B/op and allocs/op per call,
 // all on the same TTHeader transport, for:
 //
-//   - bare Kitex, and bare Kitex sending the two TTHeader headers the
+//   - bare Kitex, and bare Kitex sending the traceparent header the
 //     tracing client Suite sends (constant, no tracing): the floor under
 //     any tracing over TTHeader;
 //   - this repository's tracing suites, with the root span sampled and not

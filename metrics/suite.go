@@ -73,13 +73,17 @@ func newRecorder(side rpcmodel.Side, opts []Option) *recorder {
 
 // Finish-time recording, shared by both sides.
 func (r *recorder) finish(ctx context.Context) {
-	if st := callctx.From[streamRecord](ctx, streamKey{}); st != nil {
-		st.stop()
-		if !st.ended.CompareAndSwap(false, true) {
-			return // abandoned: already recorded
+	ri := rpcinfo.GetRPCInfo(ctx)
+	// Only a client stream has a record (see startStream); looking for one
+	// in any other call's context would walk the whole chain for nothing.
+	if r.side == rpcmodel.Client && ri != nil && isStream(ri) {
+		if st := callctx.From[streamRecord](ctx, streamKey{}); st != nil {
+			st.stop()
+			if !st.ended.CompareAndSwap(false, true) {
+				return // abandoned: already recorded
+			}
 		}
 	}
-	ri := rpcinfo.GetRPCInfo(ctx)
 	if ri == nil || (r.cfg.filter != nil && !r.cfg.filter(ctx, ri)) {
 		return
 	}
