@@ -223,7 +223,23 @@ func BenchmarkEcho(b *testing.B) {
 				}
 			})
 			b.StopTimer()
+			if s.sampled && !b.Failed() {
+				checkExported(b, e, 2*(int64(b.N)+1))
+			}
 		})
+	}
+}
+
+// checkExported fails the benchmark unless the exporter got exactly want
+// spans once the batch processor is flushed: a processor that dropped spans
+// under the benchmark's load would have skipped their export cost.
+func checkExported(b *testing.B, e *env, want int64) {
+	b.Helper()
+	if err := e.tp.ForceFlush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if got := e.exp.count.Load(); got != want {
+		b.Fatalf("exporter got %d spans, want %d (two per call): the batch processor dropped some", got, want)
 	}
 }
 
