@@ -21,7 +21,7 @@
 // them, and nothing scrapes or collects metrics while it runs, so the
 // numbers are the instrumentation's cost, not an exporter's. After each
 // sampled run the processor is flushed and the benchmark fails unless the
-// exporter got two spans per call: nothing was dropped to go faster.
+// exporter got every call's client span: nothing was dropped to go faster.
 //
 // BenchmarkScrape measures one scrape, in the Prometheus text format, of a
 // server metrics suite's registry holding about 1 000 and about 20 000

@@ -81,6 +81,12 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 		// the server; there is nothing to record at Finish.
 		return ctx
 	}
+	if srv := recordFrom(ctx, serverKey); srv != nil && srv.stack != nil {
+		// A recorded client call inside a handler: its span ends at the
+		// bottom of the handler's stack, so the server's requests should
+		// start on a larger one (see internal/stack).
+		srv.stack.SetDeep()
+	}
 	ctx, rec := withRecord(ctx, clientKey)
 	rec.span = sp
 	rec.config = rpcmodel.SnapshotConfig(ri)

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/internal/callctx"
+	"github.com/kitexsuite/suite/internal/stack"
 	"github.com/kitexsuite/suite/rpcmodel"
 )
 
@@ -18,6 +19,9 @@ type callRecord struct {
 	span   trace.Span
 	remote trace.SpanContext // server: the parent extracted from the request
 	skip   bool              // filtered out: no span, propagation only
+	// stack (server) is the server's stack hint: a traced client call
+	// made in the handler sets it deep (see clientTracer.Start).
+	stack *stack.Hint
 
 	// provisional: the server span started before Kitex knew the method
 	// (gRPC reads the method after the tracer starts), so Finish renames it.

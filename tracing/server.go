@@ -36,7 +36,8 @@ var _ server.Suite = (*ServerSuite)(nil)
 // stream), continuing the trace the caller propagated.
 func NewServerSuite(opts ...Option) *ServerSuite {
 	cfg := newConfig(opts)
-	return &ServerSuite{cfg: cfg, tracer: &serverTracer{cfg: cfg, tracer: cfg.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))}}
+	return &ServerSuite{cfg: cfg, tracer: &serverTracer{cfg: cfg, tracer: cfg.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version)),
+		stack: new(stack.Hint)}}
 }
 
 // Options implements server.Suite.
@@ -46,7 +47,7 @@ func (s *ServerSuite) Options() []server.Option {
 		server.WithMiddleware(s.tracer.middleware),
 		// Grows the request goroutine's stack before Kitex decodes, where
 		// that is cheap, not under the span's start (see internal/stack).
-		server.WithBoundHandler(stack.Inbound{Owner: "tracing"}),
+		server.WithBoundHandler(stack.Inbound{Owner: "tracing", Hint: s.tracer.stack}),
 		// serverMeta also does the work of Kitex's ServerTTHeaderHandler
 		// (see readTTHeader and WriteMeta); Kitex's HTTP/2 handler fills in
 		// the caller's service name on gRPC.
@@ -62,6 +63,9 @@ func (s *ServerSuite) Options() []server.Option {
 type serverTracer struct {
 	cfg    *config
 	tracer trace.Tracer
+	// stack is set deep by the client Suite when a handler of this server
+	// makes a traced call (see callRecord.stack).
+	stack *stack.Hint
 }
 
 var _ stats.Tracer = (*serverTracer)(nil)
@@ -73,6 +77,7 @@ var _ stats.Tracer = (*serverTracer)(nil)
 // context.
 func (t *serverTracer) Start(ctx context.Context) context.Context {
 	ctx, rec := withRecord(ctx, serverKey)
+	rec.stack = t.stack
 	ri := rpcinfo.GetRPCInfo(ctx)
 	t.cfg.raiseStatsLevel(ri)
 	if headersFirst(ri) {

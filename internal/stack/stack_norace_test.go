@@ -34,11 +34,11 @@ func parked(n int, f func()) (perGoroutine uint64, release func()) {
 	return (after.StackInuse - before.StackInuse) / uint64(n), func() { close(done) }
 }
 
-// TestReserveGrowsTo8KiB checks the mechanism the Suites rely on: a fresh
-// goroutine that calls Reserve holds an 8 KiB stack (not 16, which would
-// waste memory per in-flight request), where one that does not holds the
-// runtime's 2 KiB.
-func TestReserveGrowsTo8KiB(t *testing.T) {
+// TestReserveGrowsTo8And16KiB checks the mechanism the Suites rely on: a
+// fresh goroutine that calls Reserve holds an 8 KiB stack (not 16, which
+// would waste memory per in-flight request), one that calls ReserveDeep
+// 16 KiB, where one that calls neither holds the runtime's 2 KiB.
+func TestReserveGrowsTo8And16KiB(t *testing.T) {
 	const n = 512
 	plain, release := parked(n, func() {})
 	release()
@@ -49,5 +49,10 @@ func TestReserveGrowsTo8KiB(t *testing.T) {
 	}
 	if reserved < 7<<10 || reserved > 9<<10 {
 		t.Fatalf("a goroutine that called Reserve holds %d B of stack, want 8 KiB", reserved)
+	}
+	deep, release := parked(n, func() { ReserveDeep(1) })
+	release()
+	if deep < 15<<10 || deep > 17<<10 {
+		t.Fatalf("a goroutine that called ReserveDeep holds %d B of stack, want 16 KiB", deep)
 	}
 }

@@ -13,6 +13,11 @@ func TestInboundPassesTheContextThrough(t *testing.T) {
 	if err != nil || got != ctx {
 		t.Fatalf("OnRead = %v, %v; want the same context and no error", got, err)
 	}
+	deep := Inbound{Owner: "test", Hint: new(Hint)}
+	deep.Hint.SetDeep()
+	if got, err := deep.OnRead(ctx, nil); err != nil || got != ctx || !deep.Hint.Deep() {
+		t.Fatalf("deep OnRead = %v, %v", got, err)
+	}
 	if got, err := h.OnActive(ctx, nil); err != nil || got != ctx {
 		t.Fatalf("OnActive = %v, %v", got, err)
 	}
