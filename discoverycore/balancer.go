@@ -3,7 +3,6 @@ package discoverycore
 import (
 	"context"
 	"math/rand/v2"
-	"net"
 	"sync"
 
 	"github.com/cloudwego/kitex/pkg/discovery"
@@ -17,13 +16,18 @@ import (
 const avoidFailedReasks = 2
 
 // AvoidFailedInstance wraps lb (Kitex's default weighted round-robin
-// balancer when nil) so that a connect retry does not go back to the
-// instance Kitex just failed to dial. Kitex retries a call whose dial failed
-// up to six times, each with a fresh pick that may land on the same dead
-// instance (always, under consistent hashing) until the registry drops it.
+// balancer when nil) so that a retry does not go back to the instance that
+// just failed: a connect retry avoids the instance Kitex failed to dial, and
+// an attempt of a Kitex failure retry or backup request (client.
+// WithFailureRetry, client.WithBackupRequest) avoids the instance of the
+// attempt before it. Kitex retries a call whose dial failed up to six
+// times, each with a fresh pick that may land on the same dead instance
+// (always, under consistent hashing) until the registry drops it; its
+// failure and backup retries tag the previous instance but leave avoiding
+// it to the balancer.
 //
-// A first pick costs the inner pick plus one context lookup and allocates
-// nothing more. On a retry the inner picker is asked again up to twice,
+// A first pick costs the inner pick plus a context and a tag lookup and
+// allocates nothing more. On a retry the inner picker is asked again up to twice,
 // then any other instance of positive weight is taken; the failed instance
 // comes back only when no other address is left. The result's Name is lb's
 // name + "+avoid_failed", since Kitex caches balancers by name; Rebalance
@@ -104,22 +108,20 @@ type avoidFailedPicker struct {
 // recyclable is Kitex's internal.Reusable, which a library cannot import.
 type recyclable interface{ Recycle() }
 
-// Next implements loadbalance.Picker. Kitex's resolve middleware sets the
-// picked instance on the call's remote info before dialling and replaces it
-// only on the next pick, so an instance already there is the one that just
-// failed to connect.
+// Next implements loadbalance.Picker. It avoids the address failedAddress
+// reports: the instance a connect retry just failed to dial, or the one a
+// Kitex failure or backup retry comes from.
 func (p *avoidFailedPicker) Next(ctx context.Context, request interface{}) discovery.Instance {
 	ins := p.pick(ctx, request)
-	failed := failedInstance(ctx)
-	if failed == nil || ins == nil {
-		return ins
+	if ins == nil {
+		return nil
 	}
-	addr := failed.Address()
-	if !sameAddress(ins.Address(), addr) {
+	addr, ok := failedAddress(ctx)
+	if !ok || ins.Address().String() != addr {
 		return ins
 	}
 	for range avoidFailedReasks {
-		if again := p.pick(ctx, request); again != nil && !sameAddress(again.Address(), addr) {
+		if again := p.pick(ctx, request); again != nil && again.Address().String() != addr {
 			return again
 		}
 	}
@@ -143,7 +145,7 @@ func (p *avoidFailedPicker) pick(ctx context.Context, request interface{}) disco
 // other returns an instance of the result at another address than addr,
 // starting at a random one so retries spread over the survivors; Kitex's
 // weighted balancers never pick an instance of weight zero, nor does it.
-func (p *avoidFailedPicker) other(addr net.Addr) discovery.Instance {
+func (p *avoidFailedPicker) other(addr string) discovery.Instance {
 	n := len(p.res.Instances)
 	if n == 0 {
 		return nil
@@ -151,29 +153,34 @@ func (p *avoidFailedPicker) other(addr net.Addr) discovery.Instance {
 	start := rand.IntN(n)
 	for i := range n {
 		ins := p.res.Instances[(start+i)%n]
-		if ins != nil && ins.Weight() > 0 && !sameAddress(ins.Address(), addr) {
+		if ins != nil && ins.Weight() > 0 && ins.Address().String() != addr {
 			return ins
 		}
 	}
 	return nil
 }
 
-// failedInstance is the instance the call's remote info holds, if any.
-func failedInstance(ctx context.Context) discovery.Instance {
+// failedAddress is the address of the instance this pick should avoid.
+// Kitex's resolve middleware sets the picked instance on the call's remote
+// info before dialling and replaces it only on the next pick, so an
+// instance already there is the one a connect retry just failed to dial.
+// A Kitex failure or backup retry starts on fresh remote info, tagged with
+// the address of the attempt before it (rpcinfo.RetryPrevInstTag, which
+// Kitex sets and leaves to balancers to honour).
+func failedAddress(ctx context.Context) (string, bool) {
 	ri := rpcinfo.GetRPCInfo(ctx)
 	if ri == nil {
-		return nil
+		return "", false
 	}
 	remote := remoteinfo.AsRemoteInfo(ri.To())
 	if remote == nil {
-		return nil
+		return "", false
 	}
-	return remote.GetInstance()
-}
-
-func sameAddress(a, b net.Addr) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
+	if ins := remote.GetInstance(); ins != nil && ins.Address() != nil {
+		return ins.Address().String(), true
 	}
-	return a.Network() == b.Network() && a.String() == b.String()
+	if prev, ok := remote.Tag(rpcinfo.RetryPrevInstTag); ok && prev != "" {
+		return prev, true
+	}
+	return "", false
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/kerrors"
 	"github.com/cloudwego/kitex/pkg/loadbalance"
 	"github.com/cloudwego/kitex/pkg/loadbalance/lbcache"
+	"github.com/cloudwego/kitex/pkg/retry"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/rpcinfo/remoteinfo"
 	"github.com/cloudwego/kitex/server"
@@ -299,6 +300,93 @@ func TestAvoidFailedInstanceNameAndRebalance(t *testing.T) {
 	rb.Delete(discovery.Change{Result: discovery.Result{Cacheable: true, CacheKey: v2.CacheKey}})
 	if got := pickOnce(first, lb, staticResult("127.0.0.1:3")).Address().String(); got != "127.0.0.1:3" {
 		t.Fatalf("after Delete picked %s", got)
+	}
+}
+
+// startHanging starts a Thrift echo server whose handler never answers
+// until the test ends, as a replica that stopped answering on a connection
+// the client still holds; it counts the calls it swallowed.
+func startHanging(t *testing.T) (*testservice.Server, *atomic.Int64) {
+	t.Helper()
+	held := new(atomic.Int64)
+	release := make(chan struct{})
+	hang := func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, req, resp interface{}) error {
+			held.Add(1)
+			<-release
+			return next(ctx, req, resp)
+		}
+	}
+	s, err := testservice.Start("echo", testservice.Thrift, &testservice.Handler{}, server.WithMiddleware(hang))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		close(release)
+		if err := s.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s, held
+}
+
+// A Kitex failure retry (and a backup request) tags the attempt before it
+// and leaves avoiding it to the balancer: under a balancer that always
+// picks the same instance, every retry of a call that timed out on a
+// hanging instance would time out there again; wrapped, the retry goes to
+// the other one.
+func TestAvoidFailedInstanceRetrySkipsPreviousInstance(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  func() client.Option
+	}{
+		{"failure_retry", func() client.Option {
+			fp := retry.NewFailurePolicy()
+			fp.WithMaxRetryTimes(1)
+			return client.WithFailureRetry(fp)
+		}},
+		{"backup_request", func() client.Option {
+			bp := retry.NewBackupPolicy(50)
+			return client.WithBackupRequest(bp)
+		}},
+		{"WithUnsentRetryAndBackup", func() client.Option { return WithUnsentRetryAndBackup(50 * time.Millisecond) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hanging, held := startHanging(t)
+			live, served := startEcho(t)
+			res := staticResult(hanging.Addr, live.Addr) // firstBalancer always picks the hanging one
+			// Fewer calls than Kitex's retry circuit breaker samples (10)
+			// before it may stop retries: every call here needs one.
+			const calls = 5
+			call := func(lb loadbalance.Loadbalancer) testservice.Forward {
+				return echoClient(t, newStaticResolver(t, res), WithFastRefresh(lb, 0),
+					client.WithRPCTimeout(300*time.Millisecond), tc.opt())
+			}
+
+			plain := call(firstBalancer{})
+			for range calls {
+				if _, err := plain(context.Background(), &testservice.Request{Message: "plain"}); err == nil {
+					t.Fatal("a call whose every attempt picked the hanging instance succeeded")
+				}
+			}
+			if n := served.Load(); n != 0 {
+				t.Fatalf("the live instance served %d calls under a balancer that never picks it", n)
+			}
+
+			before := held.Load()
+			avoiding := call(AvoidFailedInstance(firstBalancer{}))
+			for range calls {
+				if _, err := avoiding(context.Background(), &testservice.Request{Message: "avoid"}); err != nil {
+					t.Fatalf("with AvoidFailedInstance: %v", err)
+				}
+			}
+			if n := served.Load(); n != calls {
+				t.Fatalf("the live instance served %d calls, want %d (each call's retry)", n, calls)
+			}
+			if n := held.Load() - before; n != calls {
+				t.Fatalf("the hanging instance got %d first attempts, want %d", n, calls)
+			}
+		})
 	}
 }
 

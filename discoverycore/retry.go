@@ -2,6 +2,7 @@ package discoverycore
 
 import (
 	"context"
+	"time"
 
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/codes"
@@ -23,12 +24,34 @@ const drainingMessage = "the connection is draining"
 // option is safe for non-idempotent methods. It installs a Kitex failure
 // retry policy: a later client.WithFailureRetry replaces it.
 func WithUnsentRetry() client.Option {
-	p := retry.NewFailurePolicyWithResultRetry(&retry.ShouldResultRetry{
-		NotRetryForTimeout: true,
-		ErrorRetryWithCtx:  func(_ context.Context, err error, _ rpcinfo.RPCInfo) bool { return NeverSent(err) },
-	})
+	p := retry.NewFailurePolicyWithResultRetry(unsentOnly())
 	p.WithMaxRetryTimes(2)
 	return client.WithFailureRetry(p)
+}
+
+// WithUnsentRetryAndBackup is WithUnsentRetry plus a backup request: when
+// the first attempt has not answered within delay, a second one goes to
+// another instance (AvoidFailedInstance, which WithFastRefresh(nil, ...)
+// installs, steers it away from the first attempt's), and the first answer
+// wins. A replica that died with calls on it can leave a pooled connection
+// whose streams wait for answers that never come until the registry drops
+// the replica or the call times out; the backup answers instead. Only for
+// idempotent methods: a slow call runs twice. It installs a Kitex mixed
+// retry policy (at most two extra attempts), which replaces any failure
+// retry or backup policy set before it.
+func WithUnsentRetryAndBackup(delay time.Duration) client.Option {
+	ms := uint32(max(delay.Milliseconds(), 1))
+	p := retry.NewMixedPolicyWithResultRetry(ms, unsentOnly())
+	p.WithMaxRetryTimes(2)
+	return client.WithMixedRetry(p)
+}
+
+// unsentOnly retries only errors NeverSent recognises; never a timeout.
+func unsentOnly() *retry.ShouldResultRetry {
+	return &retry.ShouldResultRetry{
+		NotRetryForTimeout: true,
+		ErrorRetryWithCtx:  func(_ context.Context, err error, _ rpcinfo.RPCInfo) bool { return NeverSent(err) },
+	}
 }
 
 // NeverSent reports whether err says the call never left the client: its

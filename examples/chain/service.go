@@ -119,8 +119,14 @@ func StartInventory(o Options) (*Service, error) {
 // StartOrders runs orders: a Kitex Thrift server (TTHeader) whose handler
 // asks inventory over gRPC.
 func StartOrders(o Options) (*Service, error) {
+	// Also a backup request after 400 ms, to another replica (replacing
+	// clientOptions' WithUnsentRetry, which it includes): a replica
+	// SIGKILLed mid-traffic can leave a pooled HTTP/2 connection whose
+	// streams wait for answers that never come until the registry drops
+	// the replica (its TTL); the backup answers within the gateway's 1 s.
 	toInventory, err := testservice.NewForward(testservice.Protobuf, o.target(Inventory), "",
-		append(o.clientOptions(Orders), client.WithTransportProtocol(transport.GRPC))...)
+		append(o.clientOptions(Orders), client.WithTransportProtocol(transport.GRPC),
+			discoverycore.WithUnsentRetryAndBackup(400*time.Millisecond))...)
 	if err != nil {
 		return nil, err
 	}
