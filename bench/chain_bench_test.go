@@ -84,23 +84,7 @@ func BenchmarkChain(b *testing.B) {
 	for _, s := range chainSetups {
 		b.Run(s.name, func(b *testing.B) {
 			e := newChainEnv(b, s)
-			req := &echo.EchoRequest{Message: "hello", Hops: 1}
-			if _, err := e.client.Echo(context.Background(), req); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := context.Background()
-				req := &echo.EchoRequest{Message: "hello", Hops: 1}
-				for pb.Next() {
-					if _, err := e.client.Echo(ctx, req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.StopTimer()
+			measureEcho(b, e.client, &echo.EchoRequest{Message: "hello", Hops: 1})
 			if s.sampled && !b.Failed() {
 				// Two client spans per call: the caller's and the front's.
 				checkExported(b, e.exp, e.tp, 2*(int64(b.N)+1))
