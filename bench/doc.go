@@ -23,6 +23,10 @@
 // sampled run the processor is flushed and the benchmark fails unless the
 // exporter got every call's client span: nothing was dropped to go faster.
 //
+// BenchmarkChain runs the call through a two-hop chain (client → front →
+// back), bare and traced. BenchmarkSDKFloor puts two sampled SDK spans per
+// call, and nothing else, on bare Kitex: the floor under sampled tracing.
+//
 // BenchmarkScrape measures one scrape, in the Prometheus text format, of a
 // server metrics suite's registry holding about 1 000 and about 20 000
 // Prometheus time series (50 and 1 000 distinct callers, each recorded
