@@ -7,18 +7,16 @@ import (
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/server"
 	"github.com/cloudwego/kitex/transport"
-	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
-	"github.com/kitexsuite/suite/tracing"
 )
 
 // chainSetups are the BenchmarkChain cases: bare Kitex and our tracing
 // Suites, sampled and not.
-var chainSetups = []setup{setups[0], setups[2], setups[3]}
+var chainSetups = []setup{setupNamed("bare"), setupNamed("kitexsuite_sampled"), setupNamed("kitexsuite_unsampled")}
 
 // chainEnv is a client calling a front server whose handler calls a back
 // server: the middle hop is where a handler makes client calls.
@@ -34,27 +32,24 @@ type chainEnv struct {
 func newChainEnv(tb testing.TB, s setup, extra ...server.Option) *chainEnv {
 	tb.Helper()
 	e := &chainEnv{}
-	var opts []tracing.Option
 	if s.sampler != nil {
-		e.exp = &discardExporter{}
-		e.tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(s.sampler), sdktrace.WithBatcher(e.exp))
-		tb.Cleanup(func() { _ = e.tp.Shutdown(context.Background()) })
-		opts = []tracing.Option{tracing.WithTracerProvider(e.tp),
-			tracing.WithPropagators(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))}
+		e.tp, e.exp = newProvider(tb, s.sampler, false)
+	}
+	// instrument returns a fresh set of the setup's client and server
+	// options (new Suites each time), none without tracing.
+	instrument := func() ([]client.Option, []server.Option) {
+		if s.sampler == nil {
+			return nil, nil
+		}
+		return s.options(e.tp, benchPropagator)
 	}
 	serverOpts := func() []server.Option {
-		o := append([]server.Option(nil), extra...)
-		if opts != nil {
-			o = append(o, server.WithSuite(tracing.NewServerSuite(opts...)))
-		}
-		return o
+		_, srv := instrument()
+		return append(append([]server.Option(nil), extra...), srv...)
 	}
 	clientOpts := func(addr string) []client.Option {
-		o := []client.Option{client.WithHostPorts(addr), client.WithTransportProtocol(transport.TTHeader)}
-		if opts != nil {
-			o = append(o, client.WithSuite(tracing.NewClientSuite(opts...)))
-		}
-		return o
+		c, _ := instrument()
+		return append([]client.Option{client.WithHostPorts(addr), client.WithTransportProtocol(transport.TTHeader)}, c...)
 	}
 	start := func(name string, h *testservice.Handler) string {
 		srv, err := testservice.Start(name, testservice.Thrift, h, serverOpts()...)

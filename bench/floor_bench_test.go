@@ -41,29 +41,27 @@ func (t sdkSpanTracer) Finish(ctx context.Context) {
 // (AlwaysSample, batch processor into a discarding exporter), with the
 // stack reserve and stats level the Suites use: what two sampled SDK spans
 // per call cost before any instrumentation logic.
-func sdkFloorSetup(exp *discardExporter) (setup, *sdktrace.TracerProvider) {
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(exp))
+func sdkFloorSetup(tb testing.TB) (setup, *sdktrace.TracerProvider, *discardExporter) {
+	tp, exp := newProvider(tb, sdktrace.AlwaysSample(), false)
 	tr := tp.Tracer("bench/floor")
-	return setup{name: "sdk_two_spans", clientMeta: propagationHeaders{}, metrics: func(testing.TB) metricsSetup {
+	return setup{name: "sdk_two_spans", clientMeta: propagationHeader{}, metrics: func(testing.TB) metricsSetup {
 		return metricsSetup{
 			client: []client.Option{client.WithTracer(sdkSpanTracer{tr, trace.SpanKindClient}), client.WithStatsLevel(stats.LevelBase)},
 			server: []server.Option{server.WithTracer(sdkSpanTracer{tr, trace.SpanKindServer}), server.WithStatsLevel(stats.LevelBase),
 				server.WithBoundHandler(stack.Inbound{Owner: "bench"})},
 		}
-	}}, tp
+	}}, tp, exp
 }
 
 // BenchmarkSDKFloor measures bare Kitex and the SDK floor (sdkFloorSetup)
 // in one run: the floor under any sampled tracing with the OTel SDK.
 func BenchmarkSDKFloor(b *testing.B) {
 	b.Run("bare", func(b *testing.B) {
-		e := newEnv(b, setups[0], &testservice.Handler{}, false)
+		e := newEnv(b, setupNamed("bare"), &testservice.Handler{}, false)
 		measureEcho(b, e.client, &echo.EchoRequest{Message: "hello"})
 	})
 	b.Run("sdk_two_spans", func(b *testing.B) {
-		exp := &discardExporter{}
-		s, tp := sdkFloorSetup(exp)
-		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		s, tp, exp := sdkFloorSetup(b)
 		e := newEnv(b, s, &testservice.Handler{}, false)
 		measureEcho(b, e.client, &echo.EchoRequest{Message: "hello"})
 		if !b.Failed() {
@@ -75,9 +73,7 @@ func BenchmarkSDKFloor(b *testing.B) {
 // TestSDKFloorRecordsTwoSpans checks the floor is what it claims: one call
 // exports exactly one CLIENT and one SERVER span.
 func TestSDKFloorRecordsTwoSpans(t *testing.T) {
-	exp := &discardExporter{}
-	s, tp := sdkFloorSetup(exp)
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	s, tp, exp := sdkFloorSetup(t)
 	finished := testservice.NewFinishSignal(1)
 	e := newEnv(t, s, &testservice.Handler{}, false, server.WithTracer(finished))
 	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{Message: "hello"}); err != nil {

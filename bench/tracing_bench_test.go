@@ -57,7 +57,7 @@ type setup struct {
 
 var setups = []setup{
 	{name: "bare"},
-	{name: "bare+propagation_header", clientMeta: propagationHeaders{}},
+	{name: "bare+propagation_header", clientMeta: propagationHeader{}},
 	{name: "kitexsuite_sampled", sampler: sdktrace.AlwaysSample(), sampled: true, options: kitexsuiteOptions},
 	{name: "kitexsuite_unsampled", sampler: sdktrace.NeverSample(), options: kitexsuiteOptions},
 	{name: "obs_opentelemetry", sampler: sdktrace.AlwaysSample(), sampled: true, options: obsOptions},
@@ -88,21 +88,21 @@ func obsOptions(tp *sdktrace.TracerProvider, prop propagation.TextMapPropagator)
 		[]server.Option{server.WithSuite(obstracing.NewServerSuite(obstracing.WithTextMapPropagator(prop)))}
 }
 
-// propagationHeaders writes, on every call, the TTHeader header the
+// propagationHeader writes, on every call, the TTHeader header the
 // tracing client Suite sends here (a W3C traceparent string header; the
 // Suite would add the caller's service name, but these clients have none),
 // constant and without any tracing: what carrying trace context costs Kitex
 // itself, the floor under any tracing over TTHeader. Kitex decodes it on
 // the server, and a string header makes its metainfo handler build a
 // context node (four allocations) whatever the key.
-type propagationHeaders struct{}
+type propagationHeader struct{}
 
-func (propagationHeaders) WriteMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
+func (propagationHeader) WriteMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
 	msg.TransInfo().TransStrInfo()["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	return ctx, nil
 }
 
-func (propagationHeaders) ReadMeta(ctx context.Context, _ remote.Message) (context.Context, error) {
+func (propagationHeader) ReadMeta(ctx context.Context, _ remote.Message) (context.Context, error) {
 	return ctx, nil
 }
 
@@ -149,6 +149,35 @@ type env struct {
 	checkMetrics func(tb testing.TB, traceID string)
 }
 
+// benchPropagator is the propagator of every traced setup: W3C trace
+// context and baggage.
+var benchPropagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// newProvider returns the SDK setup every sampled case shares: a
+// TracerProvider with sampler and a batch span processor into a fresh
+// discarding exporter (keeping the spans when keep is set), shut down at
+// cleanup.
+func newProvider(tb testing.TB, sampler sdktrace.Sampler, keep bool) (*sdktrace.TracerProvider, *discardExporter) {
+	exp := &discardExporter{keep: keep}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithBatcher(exp))
+	tb.Cleanup(func() {
+		if err := tp.Shutdown(context.Background()); err != nil {
+			tb.Errorf("shutting the TracerProvider down: %v", err)
+		}
+	})
+	return tp, exp
+}
+
+// setupNamed returns the setup of setups called name.
+func setupNamed(name string) setup {
+	for _, s := range setups {
+		if s.name == name {
+			return s
+		}
+	}
+	panic("bench: no setup " + name)
+}
+
 // newEnv starts a Thrift Echo server on loopback and builds a client to it.
 // Every client uses TTHeader (the tracing suites would switch it on anyway),
 // so all setups run over the same transport. The extra server options go
@@ -161,18 +190,8 @@ func newEnv(tb testing.TB, s setup, h *testservice.Handler, keepSpans bool, extr
 	var copts []client.Option
 	sopts := append([]server.Option(nil), extra...)
 	if s.sampler != nil {
-		e.exp = &discardExporter{keep: keepSpans}
-		e.tp = sdktrace.NewTracerProvider(
-			sdktrace.WithSampler(s.sampler),
-			sdktrace.WithBatcher(e.exp),
-		)
-		tb.Cleanup(func() {
-			if err := e.tp.Shutdown(context.Background()); err != nil {
-				tb.Errorf("shutting the TracerProvider down: %v", err)
-			}
-		})
-		prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-		c, srv := s.options(e.tp, prop)
+		e.tp, e.exp = newProvider(tb, s.sampler, keepSpans)
+		c, srv := s.options(e.tp, benchPropagator)
 		copts, sopts = append(copts, c...), append(sopts, srv...)
 	}
 	if s.clientMeta != nil {
