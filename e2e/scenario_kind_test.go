@@ -3,24 +3,24 @@
 package e2e
 
 // The scenarios against the example chain installed by its Helm chart in a
-// real cluster (kind): `make e2e-kind` creates the cluster, builds and
-// loads the images, installs the chart and runs this test with KUBECONFIG.
-// It needs a container engine, so CI — which has none — does not run it;
-// `make test` compiles it (go vet -tags kind) so it cannot rot unnoticed.
+// real cluster: kind v0.33.0 on a node image built here from source.
+// scripts/kind/e2e.sh (make test, whenever a container engine answers)
+// creates the cluster, loads the images, installs the chart and runs this
+// test with KUBECONFIG and KITEXSUITE_KIND_NODE set.
 //
-// Here the chain's pods are real pods: the kubelet runs, drains and kills
-// them. Traffic reaches the gateway, and the test reads each pod's
-// /metrics, through the API server's proxy, so nothing but the kubeconfig
-// is needed. Of the five scenarios, the trace-backend and registry
-// outages do not apply (the chart deploys no trace backend; the registry
-// is the cluster's own API server).
+// Here the chain's pods are real pods: a real kubelet runs, probes, drains
+// and kills them. Traffic reaches the gateway, and the test reads each
+// pod's /metrics, through the API server's proxy, so nothing but the
+// kubeconfig (and, to restart the kubelet, the node's container) is needed.
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -28,19 +28,23 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
 // kindChain is the Helm-installed chain in a namespace of a cluster.
 type kindChain struct {
-	cs *kubernetes.Clientset
-	ns string
+	cs   *kubernetes.Clientset
+	ns   string
+	node string // the kind node's container, which is also the Node's name
 }
 
 func TestKindScenarios(t *testing.T) {
@@ -63,9 +67,12 @@ func TestKindScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &kindChain{cs: cs, ns: os.Getenv("KITEXSUITE_E2E_NAMESPACE")}
+	c := &kindChain{cs: cs, ns: os.Getenv("KITEXSUITE_E2E_NAMESPACE"), node: os.Getenv("KITEXSUITE_KIND_NODE")}
 	if c.ns == "" {
 		c.ns = "kitexsuite"
+	}
+	if c.node == "" {
+		t.Fatal("KITEXSUITE_KIND_NODE must name the kind node's container (scripts/kind/e2e.sh sets it)")
 	}
 	rep := &scenarioReport{}
 	defer rep.write(t, "kitexsuite e2e scenarios: Helm chart on kind")
@@ -76,6 +83,7 @@ func TestKindScenarios(t *testing.T) {
 		{"happy_path", kindHappyPath},
 		{"replica_sigkill", kindReplicaKilled},
 		{"rolling_restart", kindRollingRestart},
+		{"kubelet_restart", kindKubeletRestart},
 	} {
 		rep.run(t, "k8s (kind)", sc.name, func(t *testing.T, s *loadStats, notes *string) {
 			c.awaitReady(t)
@@ -99,18 +107,11 @@ func (c *kindChain) order(ctx context.Context, item string) (orderReply, error) 
 // replicas updated and available.
 func (c *kindChain) awaitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
 	for _, svc := range []string{gatewaySvc, ordersSvc, inventorySvc} {
-		for {
-			d, err := c.cs.AppsV1().Deployments(c.ns).Get(context.Background(), svc, metav1.GetOptions{})
-			if err == nil && rolledOut(d) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("deployment %s not rolled out after 5 min: %v", svc, err)
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+		lw := cache.NewListWatchFromClient(c.cs.AppsV1().RESTClient(), "deployments", c.ns, fields.OneTermEqualSelector("metadata.name", svc))
+		c.await(t, lw, &appsv1.Deployment{}, 5*time.Minute, "deployment "+svc+" rolled out", func(objs []any) bool {
+			return len(objs) == 1 && rolledOut(objs[0].(*appsv1.Deployment))
+		})
 	}
 }
 
@@ -127,23 +128,67 @@ func (c *kindChain) awaitReplaced(t *testing.T, victim string) {
 	if d.Spec.Replicas != nil {
 		want = int(*d.Spec.Replicas)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		_, err := c.cs.CoreV1().Pods(c.ns).Get(context.Background(), victim, metav1.GetOptions{})
+	lw := cache.NewFilteredListWatchFromClient(c.cs.CoreV1().RESTClient(), "pods", c.ns, func(o *metav1.ListOptions) {
+		o.LabelSelector = "app.kubernetes.io/name=" + inventorySvc
+	})
+	c.await(t, lw, &corev1.Pod{}, 5*time.Minute, "pod "+victim+" replaced by a Ready one", func(objs []any) bool {
 		ready := 0
-		for _, p := range c.pods(t, inventorySvc) {
-			for _, cond := range p.Status.Conditions {
-				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-					ready++
-				}
+		for _, o := range objs {
+			p := o.(*corev1.Pod)
+			if p.Name == victim {
+				return false
+			}
+			if p.DeletionTimestamp == nil && podReady(p) {
+				ready++
 			}
 		}
-		if apierrors.IsNotFound(err) && ready == want {
-			return
+		return ready == want
+	})
+}
+
+// await runs an informer on lw until cond holds for the objects it has
+// (checked after every change), failing t after timeout.
+func (c *kindChain) await(t *testing.T, lw cache.ListerWatcher, obj runtime.Object, timeout time.Duration, what string, cond func(objs []any) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	changed := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
 		}
-		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("pod %s not replaced by a Ready one in 5 min", victim)
+	inf := cache.NewSharedIndexInformer(lw, obj, 0, cache.Indexers{})
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { poke() },
+		UpdateFunc: func(any, any) { poke() },
+		DeleteFunc: func(any) { poke() },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); inf.Run(ctx.Done()) }()
+	defer func() { cancel(); <-done }()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		t.Fatalf("%s: informer did not sync", what)
+	}
+	for !cond(inf.GetStore().List()) {
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("not %s within %v", what, timeout)
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func rolledOut(d *appsv1.Deployment) bool {
@@ -275,4 +320,67 @@ func kindRollingRestart(t *testing.T, c *kindChain, s *loadStats, notes *string)
 		t.Errorf("%d of %d requests failed during the rollout: %s", s.failures, s.calls, s.firstErrors())
 	}
 	*notes = "rollout restart of inventory, readiness-gate drain"
+}
+
+// kindKubeletRestart: the node's kubelet is restarted (systemctl, inside
+// the kind node) under load. Pods outlive their kubelet: no request fails,
+// no container restarts, and the new kubelet takes the node over (its
+// Lease is renewed after the restart, the node stays Ready).
+func kindKubeletRestart(t *testing.T, c *kindChain, s *loadStats, notes *string) {
+	before := c.containerStarts(t)
+	l := startOrderLoad(c.order, loadWorkers, 0)
+	defer l.stop()
+	l.waitCalls(t, 100)
+	from := time.Now()
+	// systemctl restart returns once the old kubelet is stopped and the new
+	// one started: a Lease renewal after it is the new kubelet's.
+	if out, err := exec.Command("docker", "exec", c.node, "systemctl", "restart", "kubelet").CombinedOutput(); err != nil {
+		t.Fatalf("restart kubelet: %v: %s", err, out)
+	}
+	restarted := time.Now()
+	lw := cache.NewListWatchFromClient(c.cs.CoordinationV1().RESTClient(), "leases", "kube-node-lease", fields.OneTermEqualSelector("metadata.name", c.node))
+	c.await(t, lw, &coordinationv1.Lease{}, 2*time.Minute, "node lease renewed by the new kubelet", func(objs []any) bool {
+		if len(objs) != 1 {
+			return false
+		}
+		rt := objs[0].(*coordinationv1.Lease).Spec.RenewTime
+		return rt != nil && rt.After(restarted)
+	})
+	renewed := time.Since(restarted)
+	node, err := c.cs.CoreV1().Nodes().Get(context.Background(), c.node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cond := range node.Status.Conditions {
+		if cond.Type == corev1.NodeReady && cond.Status != corev1.ConditionTrue {
+			t.Errorf("node %s Ready=%s after the kubelet restart: %s", c.node, cond.Status, cond.Message)
+		}
+	}
+	l.waitCalls(t, 200)
+	l.stop()
+	*s = l.window(from, time.Now())
+	if s.failures != 0 {
+		t.Errorf("%d of %d requests failed across the kubelet restart: %s", s.failures, s.calls, s.firstErrors())
+	}
+	if after := c.containerStarts(t); !maps.Equal(before, after) {
+		t.Errorf("containers restarted or pods replaced across the kubelet restart:\nbefore %v\nafter  %v", before, after)
+	}
+	*notes = fmt.Sprintf("kubelet restarted in node %s; lease renewed %v later; no pod or container restarted", c.node, renewed.Round(time.Millisecond))
+}
+
+// containerStarts maps every chain pod (by UID) to its containers' restart
+// counts.
+func (c *kindChain) containerStarts(t *testing.T) map[types.UID]int32 {
+	t.Helper()
+	out := map[types.UID]int32{}
+	for _, svc := range []string{gatewaySvc, ordersSvc, inventorySvc} {
+		for _, p := range c.pods(t, svc) {
+			var n int32
+			for _, st := range p.Status.ContainerStatuses {
+				n += st.RestartCount
+			}
+			out[p.UID] = n
+		}
+	}
+	return out
 }

@@ -249,12 +249,15 @@ func memberName(tb testing.TB) string {
 
 // freePorts returns n distinct free loopback addresses, found by listening
 // on port 0 and closing the listeners.
-func freePorts(n int) ([]string, error) {
+func freePorts(n int) ([]string, error) { return freePortsOn("127.0.0.1", n) }
+
+// freePortsOn is freePorts on host, an address of this machine.
+func freePortsOn(host string, n int) ([]string, error) {
 	addrs := make([]string, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
-			return nil, fmt.Errorf("find a free loopback port: %w", err)
+			return nil, fmt.Errorf("find a free port on %s: %w", host, err)
 		}
 		defer l.Close() // held until all are found, so they differ
 		addrs = append(addrs, l.Addr().String())

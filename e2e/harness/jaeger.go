@@ -44,15 +44,28 @@ type Jaeger struct {
 // accepts OTLP and answers queries; tb's cleanup stops it.
 func StartJaeger(tb testing.TB) *Jaeger {
 	tb.Helper()
+	return StartJaegerOTLPOn(tb, "127.0.0.1")
+}
+
+// StartJaegerOTLPOn is StartJaeger with the two OTLP receivers on free
+// ports of host instead of loopback (an address of the test's own network,
+// such as the gateway of a kind cluster's docker network, so that pods
+// can export to it); the query API stays on loopback.
+func StartJaegerOTLPOn(tb testing.TB, host string) *Jaeger {
+	tb.Helper()
 	bin, err := JaegerBinary()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ports, err := freePorts(6)
+	ports, err := freePorts(4)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	j := &Jaeger{bin: bin, dir: tb.TempDir(), otlpGRPC: ports[0], otlpHTTP: ports[1], query: ports[2], tr: newTransport(nil), owner: tb}
+	otlp, err := freePortsOn(host, 2)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	j := &Jaeger{bin: bin, dir: tb.TempDir(), otlpGRPC: otlp[0], otlpHTTP: otlp[1], query: ports[0], tr: newTransport(nil), owner: tb}
 	// Only what the tests use: OTLP in, memory storage, the query API and
 	// a health check; the collector's own telemetry stays off the network.
 	config := fmt.Sprintf(`service:
@@ -97,7 +110,7 @@ processors:
 exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
-`, j.query, ports[3], ports[4], j.otlpGRPC, j.otlpHTTP)
+`, j.query, ports[1], ports[2], j.otlpGRPC, j.otlpHTTP)
 	if err := os.WriteFile(filepath.Join(j.dir, "jaeger.yaml"), []byte(config), 0o600); err != nil {
 		tb.Fatal(err)
 	}

@@ -53,6 +53,22 @@ type Prometheus struct {
 // ScrapeInterval the targets SetTargets gives it; tb's cleanup stops it.
 func StartPrometheus(tb testing.TB) *Prometheus {
 	tb.Helper()
+	return StartPrometheusWith(tb, func(dir string) string {
+		return fmt.Sprintf(`  - job_name: kitexsuite
+    file_sd_configs:
+      - files: [%q]
+        refresh_interval: 1s
+`, filepath.Join(dir, "targets.json"))
+	})
+}
+
+// StartPrometheusWith is StartPrometheus with the scrape_configs entries
+// that scrapeConfigs returns (YAML list items indented by two spaces) in
+// place of the file_sd job SetTargets feeds; dir is the server's own
+// directory, for files the configs name. Every job scrapes every
+// ScrapeInterval.
+func StartPrometheusWith(tb testing.TB, scrapeConfigs func(dir string) string) *Prometheus {
+	tb.Helper()
 	bin, err := PrometheusBinary()
 	if err != nil {
 		tb.Fatal(err)
@@ -69,11 +85,7 @@ func StartPrometheus(tb testing.TB) *Prometheus {
   scrape_interval: %[1]s
   scrape_timeout: %[1]s
 scrape_configs:
-  - job_name: kitexsuite
-    file_sd_configs:
-      - files: [%[2]q]
-        refresh_interval: 1s
-`, model.Duration(ScrapeInterval), filepath.Join(p.dir, "targets.json"))
+%[2]s`, model.Duration(ScrapeInterval), scrapeConfigs(p.dir))
 	if err := os.WriteFile(filepath.Join(p.dir, "prometheus.yml"), []byte(config), 0o600); err != nil {
 		tb.Fatal(err)
 	}

@@ -22,7 +22,7 @@ work="$cache/kind/base-rootfs.work"
 rm -rf "$work"; mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 root="$work/rootfs"
-command -v debootstrap >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+command -v debootstrap >/dev/null || apt_install debootstrap
 log "debootstrap bookworm (minbase + kind's packages) into $root"
 debootstrap --variant=minbase \
 	--include=systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,e2fsprogs,bash,ca-certificates,curl,jq,procps \

@@ -52,6 +52,7 @@ DF
 proxy=registry.k8s.io/kube-proxy:$kv
 if ! docker image inspect "$proxy" >/dev/null 2>&1; then
 	log "image $proxy (debootstrap minbase + nftables iptables conntrack)"
+	command -v debootstrap >/dev/null || apt_install debootstrap
 	debootstrap --variant=minbase --include=nftables,iptables,conntrack,ipset,kmod \
 		bookworm "$work/proxy" "$("$repo/scripts/kind/debian-mirror.sh")" >"$work/proxy.log" 2>&1 ||
 		{ tail -20 "$work/proxy.log" >&2; exit 1; }

@@ -6,8 +6,7 @@ set -euo pipefail
 v=$(mod_version runc github.com/opencontainers/runc)
 dir="$cache/bin/runc-$v"
 if [ ! -x "$dir/runc" ] && ! pkg-config --exists libseccomp 2>/dev/null; then
-	log "installing libseccomp-dev pkg-config (Debian) for runc's seccomp support"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp-dev pkg-config >/dev/null
+	apt_install libseccomp-dev pkg-config # runc's seccomp support
 fi
 CGO=1 TAGS=seccomp LDFLAGS="-s -w -X main.version=${v#v}" go_build_cached runc "$dir" runc=github.com/opencontainers/runc
 echo "$dir"

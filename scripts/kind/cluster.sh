@@ -10,7 +10,13 @@ network=kitexsuite-kind
 kind_bin() {
 	local kind
 	kind="$("$repo/scripts/kind/build-kind.sh")/kind"
-	PATH="$repo/scripts/kind:$PATH" KIND_EXPERIMENTAL_DOCKER_NETWORK=$network "$kind" "$@"
+	# The node's root is fuse-overlayfs (Docker's storage driver here), so
+	# kind's entrypoint would pick containerd's fuse-overlayfs snapshotter,
+	# which the node does not have (nor need: /var, where containerd keeps
+	# its snapshots, is a volume on the host's ext4, where overlayfs mounts;
+	# scripts/kind/probe.sh checks it).
+	PATH="$repo/scripts/kind:$PATH" KIND_EXPERIMENTAL_DOCKER_NETWORK=$network \
+		KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER=overlayfs "$kind" "$@"
 }
 case "${1:-}" in
 create)
@@ -23,7 +29,7 @@ create)
 	[ "$(sysctl -n fs.inotify.max_user_instances)" -ge 512 ] || sysctl -qw fs.inotify.max_user_instances=512
 	kind_bin delete cluster --name "$name" >/dev/null 2>&1 || true
 	kind_bin create cluster --name "$name" --image "$image" --config "$repo/scripts/kind/cluster.yaml" \
-		--kubeconfig "$kubeconfig" --wait 4m
+		--kubeconfig "$kubeconfig" --wait 4m ${KIND_CREATE_FLAGS:-}
 	;;
 delete)
 	kind_bin delete cluster --name "$2"

@@ -43,5 +43,9 @@ log "helm install (registry k8s)"
 	--set registry.type=k8s --wait --timeout 5m
 
 cd "$repo/e2e"
-KUBECONFIG="$kubeconfig" KITEXSUITE_E2E_NAMESPACE="$ns" \
-	go test -tags kind -count=1 -timeout 20m -run '^TestKindScenarios$' -artifacts -outputdir="$out" .
+rc=0
+KUBECONFIG="$kubeconfig" KITEXSUITE_E2E_NAMESPACE="$ns" KITEXSUITE_KIND_NODE="$cluster-control-plane" \
+	go test -tags kind -count=1 -timeout 20m -run '^TestKindScenarios$' -artifacts -outputdir="$out" . || rc=$?
+find "$out" -name report.md -exec sh -c 'echo; echo "== $1"; cat "$1"' _ {} \;
+log "kind scenarios: $(( $(date +%s) - start )) s from cluster creation, rc=$rc"
+exit $rc

@@ -39,3 +39,14 @@ scratch_image() {
 	log "image $tag"
 	DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$dir" >/dev/null 2>"$dir/build.log" || { cat "$dir/build.log" >&2; return 1; }
 }
+
+# apt_install PACKAGE...: Debian packages, refreshing the package lists
+# first if they are too old to find them (a fresh machine).
+apt_install() {
+	local sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	log "installing Debian packages: $*"
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null 2>&1 || {
+		$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+	}
+}

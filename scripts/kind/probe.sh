@@ -12,7 +12,8 @@
 # Prints one line per fact and exits 0; it decides nothing by itself.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-cache="${KITEXSUITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kitexsuite}/kind"
+. "$here/lib.sh"
+cache="$cache/kind"
 rootfs="$cache/probe-rootfs"
 image=kitexsuite.local/kind-probe:bookworm
 name=kitexsuite-kind-probe
@@ -20,7 +21,7 @@ mkdir -p "$cache"
 command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "probe: no container engine answers"; exit 0; }
 if ! docker image inspect "$image" >/dev/null 2>&1; then
 	if [ ! -x "$rootfs/sbin/init" ]; then
-		command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+		command -v debootstrap >/dev/null || apt_install debootstrap
 		rm -rf "$rootfs.tmp"
 		debootstrap --variant=minbase --include=systemd,iproute2,util-linux,mount,iptables,nftables,procps \
 			bookworm "$rootfs.tmp" "$("$here/debian-mirror.sh")" >"$cache/probe-debootstrap.log" 2>&1
