@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -24,8 +23,6 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -39,53 +36,9 @@ import (
 	"github.com/kitexsuite/suite/tracing/otelsetup"
 )
 
-// Config is what a chain binary reads from its flags, whose defaults come
-// from the environment (KITEXSUITE_*, CONSUL_HTTP_ADDR, KUBECONFIG,
-// POD_NAMESPACE); tracing reads the standard OTEL_* variables.
-type Config struct {
-	Service       string
-	Listen        string
-	MetricsListen string
-	Registry      string // etcd, consul or k8s
-	EtcdEndpoints string
-	Kubeconfig    string
-	Namespace     string
-	Drain         time.Duration
-	TTL           time.Duration
-
-	envErr error // a malformed environment default, reported by Run
-}
-
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// Flags registers c's flags on fs.
-func (c *Config) Flags(fs *flag.FlagSet) {
-	listen := ":8888"
-	if c.Service == Gateway {
-		listen = ":8080"
-	}
-	fs.StringVar(&c.Listen, "listen", env("KITEXSUITE_LISTEN", listen), "address to serve on (RPC; HTTP for the gateway)")
-	fs.StringVar(&c.MetricsListen, "metrics-listen", env("KITEXSUITE_METRICS_LISTEN", ":9090"), "address of the Prometheus /metrics endpoint (empty: none)")
-	fs.StringVar(&c.Registry, "registry", env("KITEXSUITE_REGISTRY", "etcd"), "service registry: etcd, consul or k8s")
-	fs.StringVar(&c.EtcdEndpoints, "etcd-endpoints", env("KITEXSUITE_ETCD_ENDPOINTS", "127.0.0.1:2379"), "etcd endpoints, comma-separated")
-	fs.StringVar(&c.Kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig outside a cluster (in a pod: the in-cluster config)")
-	fs.StringVar(&c.Namespace, "namespace", env("POD_NAMESPACE", "default"), "Kubernetes namespace of the chain")
-	fs.DurationVar(&c.Drain, "drain", 2*time.Second, "how long a stopping server stays deregistered before closing (etcd, consul)")
-	ttl := 10 * time.Second
-	if v := os.Getenv("KITEXSUITE_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			c.envErr = fmt.Errorf("KITEXSUITE_TTL=%q: %w", v, err) // flag parsing reports a bad -ttl itself
-		}
-		ttl = d
-	}
-	fs.DurationVar(&c.TTL, "ttl", ttl, "how long a crashed server stays registered: etcd lease, Consul check TTL")
-}
+// flushTimeout bounds the span flush at exit: a collector that does not
+// answer must not hold a stopping pod until its grace period ends.
+const flushTimeout = 3 * time.Second
 
 // Run runs c's service until ctx is done (SIGTERM), then deregisters,
 // drains and stops.
@@ -93,7 +46,14 @@ func Run(ctx context.Context, c Config) error {
 	if c.envErr != nil {
 		return c.envErr
 	}
+	softLimit, err := applyMemoryLimit(c, os.Getenv("GOMEMLIMIT"))
+	if err != nil {
+		return err
+	}
 	klog.SetLogger(logging.NewLogger(logging.WithHandler(slog.NewJSONHandler(os.Stderr, nil)), logging.WithLevel(klog.LevelInfo)))
+	if softLimit > 0 {
+		klog.Infof("%s: Go soft memory limit %d bytes (%d%% of the %d-byte container limit)", c.Service, softLimit, c.GoMemLimitPercent, c.MemoryLimit)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	exporter, err := otelprom.New(otelprom.WithRegisterer(reg)) // the resolvers' and the OTel SDK's self-metrics
@@ -111,7 +71,11 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	defer setup.Shutdown(context.Background())
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		_ = setup.Shutdown(flush)
+	}()
 
 	registryImpl, resolver, target, closeDiscovery, err := discoveryFor(c, mp)
 	if err != nil {
@@ -126,6 +90,7 @@ func Run(ctx context.Context, c Config) error {
 	svc, err := Start(c.Service, Options{
 		Listener: ln, TracerProvider: setup.TracerProvider(), Propagator: setup.Propagator(),
 		Metrics: reg, Registry: registryImpl, Resolver: resolver, Target: target,
+		ExitWait: c.ExitWait, Drain: c.Drain,
 	})
 	if err != nil {
 		return err
@@ -164,20 +129,25 @@ func discoveryFor(c Config, mp metric.MeterProvider) (registry.Registry, discove
 	)
 	switch c.Registry {
 	case "etcd":
-		cli, err := clientv3.New(clientv3.Config{
-			Endpoints: strings.Split(c.EtcdEndpoints, ","), DialTimeout: 5 * time.Second,
-			DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-				Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}, MinConnectTimeout: time.Second})},
-		})
+		cfg, err := etcdClientConfig(c)
 		if err != nil {
 			return nil, nil, nil, nil, err
+		}
+		cli, err := clientv3.New(cfg)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("etcd client: %w", err)
 		}
 		closers = append(closers, func() { _ = cli.Close() })
 		reg, resolver = etcdreg.NewRegistry(cli, etcdreg.WithDrainDelay(c.Drain), etcdreg.WithTTL(c.TTL)), etcdreg.NewResolver(cli, etcdreg.WithDiscoveryOptions(self))
 	case "consul":
-		cli, err := consulapi.NewClient(consulapi.DefaultConfig()) // CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT
+		// DefaultConfig reads the environment: CONSUL_HTTP_ADDR (a
+		// "https://" prefix means TLS), CONSUL_HTTP_TOKEN or
+		// CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_SSL, CONSUL_CACERT,
+		// CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_TLS_SERVER_NAME.
+		// NewClient loads the TLS and token files, so a bad one fails here.
+		cli, err := consulapi.NewClient(consulapi.DefaultConfig())
 		if err != nil {
-			return nil, nil, nil, nil, err
+			return nil, nil, nil, nil, fmt.Errorf("consul client (CONSUL_* environment): %w", err)
 		}
 		reg, resolver = consulreg.NewRegistry(cli, consulreg.WithDrainDelay(c.Drain), consulreg.WithTTL(c.TTL)), consulreg.NewResolver(cli, consulreg.WithDiscoveryOptions(self))
 	case "k8s":
@@ -192,7 +162,8 @@ func discoveryFor(c Config, mp metric.MeterProvider) (registry.Registry, discove
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
-		reg, resolver = k8sreg.NewRegistry(cs), k8sreg.NewResolver(cs, k8sreg.WithDiscoveryOptions(self))
+		reg = k8sreg.NewRegistry(cs, k8sreg.WithDrainDelay(c.Drain), k8sreg.WithDrainTimeout(c.DrainTimeout))
+		resolver = k8sreg.NewResolver(cs, k8sreg.WithDiscoveryOptions(self))
 		target = KubernetesTarget(c.Namespace)
 	default:
 		return nil, nil, nil, nil, fmt.Errorf("unknown registry %q: want etcd, consul or k8s", c.Registry)

@@ -2,11 +2,8 @@ package chain
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -18,8 +15,6 @@ import (
 	"github.com/cloudwego/kitex/server"
 	"github.com/cloudwego/kitex/transport"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -47,7 +42,8 @@ type Options struct {
 	Registry       registry.Registry           // how this service registers (nil: it does not)
 	Resolver       discovery.Resolver          // how it finds the next service (nil for inventory)
 	Target         func(service string) string // the resolver target of a service (default: its name)
-	ExitWait       time.Duration               // in-flight grace after the drain (Kitex default 5 s)
+	ExitWait       time.Duration               // in-flight grace after the drain (Kitex default 5 s; the gateway's HTTP shutdown, default 10 s)
+	Drain          time.Duration               // the gateway: how long it fails /readyz before it stops serving
 }
 
 func (o Options) target(service string) string {
@@ -135,58 +131,6 @@ func StartOrders(o Options) (*Service, error) {
 		return nil, err
 	}
 	return &Service{Name: Orders, Addr: s.Addr, stop: s.Stop}, nil
-}
-
-// StartGateway runs the HTTP gateway: GET /order?item=X[&fail=biz|error|slow]
-// calls orders over Thrift with TTHeader; GET /healthz answers 200.
-func StartGateway(o Options) (*Service, error) {
-	toOrders, err := testservice.NewForward(testservice.Thrift, o.target(Orders), "",
-		// The gateway gives up before orders does (2 s), so a slow
-		// inventory shows as the gateway's timeout, not a race of two.
-		append(o.clientOptions(Gateway), client.WithTransportProtocol(transport.TTHeaderFramed), client.WithRPCTimeout(time.Second))...)
-	if err != nil {
-		return nil, err
-	}
-	tracer := o.TracerProvider.Tracer("github.com/kitexsuite/suite/examples/chain")
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.HandleFunc("GET /order", func(w http.ResponseWriter, r *http.Request) {
-		ctx := o.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, "GET /order", trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", "GET"), attribute.String("url.path", "/order")))
-		defer span.End()
-		req := &testservice.Request{Message: r.URL.Query().Get("item"), Hops: 1}
-		switch r.URL.Query().Get("fail") {
-		case "biz":
-			req.Action = testservice.ActionBizError
-		case "error":
-			req.Action = testservice.ActionError
-		case "slow":
-			req.Action, req.SleepMs = testservice.ActionSleep, 3000 // beyond every RPC timeout of the chain
-		}
-		resp, err := toOrders(ctx, req)
-		w.Header().Set("Content-Type", "application/json")
-		if err != nil {
-			span.SetStatus(codes.Error, err.Error())
-			w.WriteHeader(http.StatusBadGateway)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error(), "trace_id": span.SpanContext().TraceID().String()})
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"item": resp.Message, "trace_id": span.SpanContext().TraceID().String(), "hops": len(resp.TraceIDs)})
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(o.Listener) }()
-	stop := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		err := srv.Shutdown(ctx)
-		if serr := <-done; err == nil && !errors.Is(serr, http.ErrServerClosed) {
-			err = serr
-		}
-		return err
-	}
-	return &Service{Name: Gateway, Addr: o.Listener.Addr().String(), stop: stop}, nil
 }
 
 // Start runs the named service.
