@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -38,6 +39,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/connrotation"
 )
 
 // kindChain is the Helm-installed chain in a namespace of a cluster.
@@ -56,13 +58,19 @@ func TestKindScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// An HTTP client of the test's own, whose idle connections it closes:
-	// the package's goroutine-leak check runs after the test.
+	// The load goes through the API server's proxy: client-go's default
+	// client-side limit (5 requests/s) would be the bottleneck, not the chain.
+	cfg.QPS = -1
+	// Connections of the test's own, all closed at its end: the package's
+	// goroutine-leak check runs after the test, and client-go shares its
+	// transports process-wide unless the config brings its own dialer.
+	dialer := connrotation.NewDialer((&net.Dialer{Timeout: 10 * time.Second}).DialContext)
+	cfg.Dial = dialer.DialContext
+	t.Cleanup(dialer.CloseAll)
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(hc.CloseIdleConnections)
 	cs, err := kubernetes.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		t.Fatal(err)
