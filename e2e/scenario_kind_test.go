@@ -14,20 +14,14 @@ package e2e
 // kubeconfig (and, to restart the kubelet, the node's container) is needed.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -36,67 +30,60 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/connrotation"
+
+	"github.com/kitexsuite/suite/e2e/harness"
 )
 
-// kindChain is the Helm-installed chain in a namespace of a cluster.
+// kindChain is the Helm-installed chain in a namespace of the cluster,
+// with the Jaeger and Prometheus beside the cluster that watch it.
 type kindChain struct {
-	cs   *kubernetes.Clientset
-	ns   string
-	node string // the kind node's container, which is also the Node's name
+	cs       *kubernetes.Clientset
+	ns       string
+	node     string   // the kind node's container, which is also the Node's name
+	backends []string // app.kubernetes.io/name of the registry's own servers
+	jaeger   *harness.Jaeger
+	prom     *harness.Prometheus
 }
 
 func TestKindScenarios(t *testing.T) {
-	kubeconfig := os.Getenv("KUBECONFIG")
-	if kubeconfig == "" {
-		t.Fatal("KUBECONFIG must name the cluster the chart is installed in (make e2e-kind sets it)")
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The load goes through the API server's proxy: client-go's default
-	// client-side limit (5 requests/s) would be the bottleneck, not the chain.
-	cfg.QPS = -1
-	// Connections of the test's own, all closed at its end: the package's
-	// goroutine-leak check runs after the test, and client-go shares its
-	// transports process-wide unless the config brings its own dialer.
-	dialer := connrotation.NewDialer((&net.Dialer{Timeout: 10 * time.Second}).DialContext)
-	cfg.Dial = dialer.DialContext
-	t.Cleanup(dialer.CloseAll)
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfigAndClient(cfg, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &kindChain{cs: cs, ns: os.Getenv("KITEXSUITE_E2E_NAMESPACE"), node: os.Getenv("KITEXSUITE_KIND_NODE")}
-	if c.ns == "" {
-		c.ns = "kitexsuite"
-	}
-	if c.node == "" {
-		t.Fatal("KITEXSUITE_KIND_NODE must name the kind node's container (scripts/kind/e2e.sh sets it)")
-	}
+	env := kindEnvFromEnv(t)
+	cfg, cs := kindClient(t, env.kubeconfig)
+	jaeger := harness.StartJaegerOTLPOn(t, env.hostIP)
+	prom := harness.StartPrometheusWith(t, kindPrometheusJobs(t, cfg))
 	rep := &scenarioReport{}
 	defer rep.write(t, "kitexsuite e2e scenarios: Helm chart on kind")
-	for _, sc := range []struct {
-		name string
-		run  func(t *testing.T, c *kindChain, s *loadStats, notes *string)
-	}{
-		{"happy_path", kindHappyPath},
-		{"replica_sigkill", kindReplicaKilled},
-		{"rolling_restart", kindRollingRestart},
-		{"kubelet_restart", kindKubeletRestart},
-	} {
-		rep.run(t, "k8s (kind)", sc.name, func(t *testing.T, s *loadStats, notes *string) {
-			c.awaitReady(t)
-			sc.run(t, c, s, notes)
+	for _, registry := range []string{"k8s", "etcd", "consul"} {
+		t.Run(registry, func(t *testing.T) {
+			c := installChain(t, env, cs, registry, jaeger)
+			c.jaeger, c.prom = jaeger, prom
+			for _, sc := range []struct {
+				name string
+				run  func(t *testing.T, c *kindChain, s *loadStats, notes *string)
+			}{
+				{"happy_path", func(t *testing.T, c *kindChain, s *loadStats, notes *string) { scenarioHappyPath(t, c, s, notes) }},
+				{"replica_sigkill", kindReplicaKilled},
+				{"rolling_restart", kindRollingRestart},
+				{"kubelet_restart", kindKubeletRestart},
+			} {
+				rep.run(t, "kind/"+registry, sc.name, func(t *testing.T, s *loadStats, notes *string) {
+					c.awaitReady(t)
+					sc.run(t, c, s, notes)
+				})
+			}
 		})
+	}
+}
+
+func (c *kindChain) prometheus() *harness.Prometheus { return c.prom }
+func (c *kindChain) traces() *harness.Jaeger         { return c.jaeger }
+
+// awaitScraped waits until Prometheus has scraped every pod of every
+// service since t0.
+func (c *kindChain) awaitScraped(t *testing.T, t0 time.Time) {
+	t.Helper()
+	for _, svc := range []string{gatewaySvc, ordersSvc, inventorySvc} {
+		c.prom.AwaitScrapedAfter(t, svc, t0)
 	}
 }
 
@@ -222,64 +209,6 @@ func (c *kindChain) pods(t *testing.T, service string) []corev1.Pod {
 		}
 	}
 	return out
-}
-
-// calls sums metric (a counter) over the /metrics of every pod of service.
-func (c *kindChain) calls(t *testing.T, service, metric string) float64 {
-	t.Helper()
-	var sum float64
-	for _, p := range c.pods(t, service) {
-		body, err := c.cs.CoreV1().Pods(c.ns).ProxyGet("http", p.Name, "9090", "/metrics", nil).DoRaw(context.Background())
-		if err != nil {
-			t.Fatalf("scrape %s: %v", p.Name, err)
-		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-		if err != nil {
-			t.Fatalf("parse %s /metrics: %v", p.Name, err)
-		}
-		if f, ok := families[metric]; ok {
-			for _, m := range f.GetMetric() {
-				sum += counterValue(m)
-			}
-		}
-	}
-	return sum
-}
-
-func counterValue(m *dto.Metric) float64 { return m.GetCounter().GetValue() }
-
-// kindHappyPath: N requests through the chain; every hop's counters,
-// summed over its pods, grow by exactly N.
-func kindHappyPath(t *testing.T, c *kindChain, s *loadStats, notes *string) {
-	const n = 200
-	type hop struct{ service, metric string }
-	hops := []hop{{gatewaySvc, "kitex_client_calls_total"}, {ordersSvc, "kitex_server_calls_total"}, {inventorySvc, "kitex_server_calls_total"}}
-	base := map[hop]float64{}
-	for _, h := range hops {
-		base[h] = c.calls(t, h.service, h.metric)
-	}
-	l := startOrderLoad(c.order, loadWorkers, n)
-	l.wg.Wait()
-	*s = l.all()
-	if s.failures != 0 {
-		t.Fatalf("%d of %d requests failed: %s", s.failures, s.calls, s.firstErrors())
-	}
-	// A server counts a call when its Suites finish, just after replying:
-	// poll each counter until it reaches base+n (or a deadline), then
-	// require exactly n.
-	for _, h := range hops {
-		deadline := time.Now().Add(10 * time.Second)
-		got := c.calls(t, h.service, h.metric) - base[h]
-		for got < n && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-			got = c.calls(t, h.service, h.metric) - base[h]
-		}
-		if got != n {
-			t.Errorf("%s %s grew by %v, want exactly %d", h.service, h.metric, got, n)
-		}
-	}
-	*notes = "counters read from every pod's /metrics through the API server proxy"
 }
 
 // kindReplicaKilled: an inventory pod is deleted with no grace period (the

@@ -31,37 +31,59 @@ func TestScenarios(t *testing.T) {
 	bins := buildChain(t)
 	rep := &scenarioReport{}
 	defer rep.write(t, "kitexsuite e2e scenarios: etcd and Consul")
-	runScenarios(t, rep, bins, "etcd", func(t *testing.T) registryEnv { return &etcdScenarioEnv{etcd: harness.StartEtcd(t)} })
-	runScenarios(t, rep, bins, "consul", func(t *testing.T) registryEnv { return &consulScenarioEnv{consul: harness.StartConsul(t)} })
+	runScenarios(t, rep, bins, "etcd", func(t *testing.T) registryEnv { return &etcdScenarioEnv{etcd: harness.StartEtcd(t)} }, allScenarios)
+	runScenarios(t, rep, bins, "consul", func(t *testing.T) registryEnv { return &consulScenarioEnv{consul: harness.StartConsul(t)} }, allScenarios)
 }
 
-// runScenarios deploys the chain on the registry start gives and runs the
-// five scenarios in order, each a subtest and a row of rep.
-func runScenarios(t *testing.T, rep *scenarioReport, bins, name string, start func(t *testing.T) registryEnv) {
+// chainScenario is one scenario of the local chain: a subtest and a row
+// of the report.
+type chainScenario struct {
+	name string
+	run  func(t *testing.T, d *deployment, s *loadStats, notes *string)
+}
+
+// allScenarios are the five scenarios of the chain's processes on this
+// host, in order.
+var allScenarios = []chainScenario{
+	{"happy_path", func(t *testing.T, d *deployment, s *loadStats, notes *string) { scenarioHappyPath(t, d, s, notes) }},
+	{"trace_backend_down", scenarioTraceBackendDown},
+	{"replica_sigkill", scenarioReplicaKilled},
+	{"rolling_restart", scenarioRollingRestart},
+	{"registry_down_30s", scenarioRegistryDown},
+}
+
+// runScenarios deploys the chain on the registry start gives and runs
+// scenarios in order, each a subtest and a row of rep.
+func runScenarios(t *testing.T, rep *scenarioReport, bins, name string, start func(t *testing.T) registryEnv, scenarios []chainScenario) {
 	t.Run(name, func(t *testing.T) {
 		reg := start(t)
 		jaeger := harness.StartJaeger(t)
 		prom := harness.StartPrometheus(t)
 		d := deployChain(t, reg, jaeger, prom, bins)
-		for _, sc := range []struct {
-			name string
-			run  func(t *testing.T, d *deployment, s *loadStats, notes *string)
-		}{
-			{"happy_path", scenarioHappyPath},
-			{"trace_backend_down", scenarioTraceBackendDown},
-			{"replica_sigkill", scenarioReplicaKilled},
-			{"rolling_restart", scenarioRollingRestart},
-			{"registry_down_30s", scenarioRegistryDown},
-		} {
+		for _, sc := range scenarios {
 			rep.run(t, name, sc.name, func(t *testing.T, s *loadStats, notes *string) { sc.run(t, d, s, notes) })
 		}
 	})
 }
 
+// observedChain is a running example chain and the backends watching it:
+// the chain's processes on this host (deployment) or its Helm-installed
+// pods on kind (kindChain, scenario_kind_test.go).
+type observedChain interface {
+	order(ctx context.Context, item string) (orderReply, error)
+	// awaitScraped waits until Prometheus has scraped every service since t0.
+	awaitScraped(t *testing.T, t0 time.Time)
+	prometheus() *harness.Prometheus
+	traces() *harness.Jaeger
+}
+
+func (d *deployment) prometheus() *harness.Prometheus { return d.prom }
+func (d *deployment) traces() *harness.Jaeger         { return d.jaeger }
+
 // scenarioHappyPath: traffic through gateway → orders → inventory; every
 // sampled trace is complete in Jaeger; Prometheus' counters agree exactly
 // with the client's own count.
-func scenarioHappyPath(t *testing.T, d *deployment, s *loadStats, notes *string) {
+func scenarioHappyPath(t *testing.T, d observedChain, s *loadStats, notes *string) {
 	const n = 400
 	before := time.Now()
 	d.awaitScraped(t, before)
@@ -83,8 +105,9 @@ func scenarioHappyPath(t *testing.T, d *deployment, s *loadStats, notes *string)
 			t.Errorf("%s grew by %v over the load, want exactly %d (the requests the test made)", q, got, n)
 		}
 	}
-	rate := d.prom.QueryScalar(t, fmt.Sprintf(`sum(rate(kitex_server_calls_total{service=%q}[30s]))`, ordersSvc))
-	p99 := d.prom.QueryScalar(t, fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (rate(kitex_server_call_duration_seconds_bucket{service=%q}[30s])))`, ordersSvc))
+	prom := d.prometheus()
+	rate := prom.QueryScalar(t, fmt.Sprintf(`sum(rate(kitex_server_calls_total{service=%q}[30s]))`, ordersSvc))
+	p99 := prom.QueryScalar(t, fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (rate(kitex_server_call_duration_seconds_bucket{service=%q}[30s])))`, ordersSvc))
 	if rate <= 0 || math.IsNaN(p99) || p99 <= 0 || p99 > 2 {
 		t.Errorf("orders: rate %v/s, p99 %vs from Prometheus; want a positive rate and a p99 within the RPC timeout", rate, p99)
 	}
@@ -93,7 +116,7 @@ func scenarioHappyPath(t *testing.T, d *deployment, s *loadStats, notes *string)
 	// they name traces Jaeger has.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ex, err := d.prom.API().QueryExemplars(ctx, fmt.Sprintf(`kitex_server_call_duration_seconds_bucket{service=%q}`, ordersSvc), before, time.Now())
+	ex, err := prom.API().QueryExemplars(ctx, fmt.Sprintf(`kitex_server_call_duration_seconds_bucket{service=%q}`, ordersSvc), before, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +139,13 @@ func scenarioHappyPath(t *testing.T, d *deployment, s *loadStats, notes *string)
 		sample = append(sample, exemplarTrace)
 	}
 	for _, id := range sample {
-		assertChainTrace(t, d.jaeger, id)
+		assertChainTrace(t, d.traces(), id)
 	}
 	*notes = fmt.Sprintf("Prometheus: orders rate() %.0f req/s over 30 s, p99 %.1f ms; %d traces complete in Jaeger (one from an exemplar)", rate, p99*1000, len(sample))
 }
 
 // callCounts reads, from Prometheus, the call counters every hop keeps.
-func callCounts(t *testing.T, d *deployment) map[string]float64 {
+func callCounts(t *testing.T, d observedChain) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
 	for _, q := range []string{
@@ -131,7 +154,7 @@ func callCounts(t *testing.T, d *deployment) map[string]float64 {
 		fmt.Sprintf(`sum(kitex_client_calls_total{service=%q})`, ordersSvc),
 		fmt.Sprintf(`sum(kitex_server_calls_total{service=%q})`, inventorySvc),
 	} {
-		out[q] = d.prom.QueryScalar(t, q)
+		out[q] = d.prometheus().QueryScalar(t, q)
 	}
 	return out
 }

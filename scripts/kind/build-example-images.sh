@@ -20,7 +20,9 @@ for svc in gateway orders inventory; do
 		mkdir -p "$ctx"
 		log "image $image"
 		(cd "$repo/examples" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$ctx/$svc" "./cmd/$svc")
-		DOCKER_BUILDKIT=0 docker build -q -f "$repo/examples/cmd/$svc/Dockerfile" -t "$image" "$ctx" >/dev/null
+		DOCKER_BUILDKIT=0 docker build -q -f "$repo/examples/cmd/$svc/Dockerfile" -t "$image" "$ctx" >/dev/null 2>"$ctx/build.log" ||
+			{ cat "$ctx/build.log" >&2; exit 1; }
 	fi
+	prune_tags "kitexsuite.local/$svc" "$image"
 	echo "$image"
 done

@@ -66,6 +66,8 @@ tar -C "$root" -c . | docker import \
 # docker import takes no STOPSIGNAL: one classic-builder step adds it.
 printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\n' "$image.tmp" > "$work/Dockerfile"
 mkdir -p "$work/context"
-DOCKER_BUILDKIT=0 docker build -q -t "$image" -f "$work/Dockerfile" "$work/context" >/dev/null
+DOCKER_BUILDKIT=0 docker build -q -t "$image" -f "$work/Dockerfile" "$work/context" >/dev/null 2>"$work/build.log" ||
+	{ cat "$work/build.log" >&2; exit 1; }
 docker rmi "$image.tmp" >/dev/null
+prune_tags kindest/node "$image" "v1.37.2-kitexsuite.*"
 echo "$image"

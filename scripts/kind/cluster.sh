@@ -34,11 +34,16 @@ create)
 delete)
 	kind_bin delete cluster --name "$2"
 	;;
+host-ip)
+	# This host's address on the cluster's docker network (pods reach the
+	# harness's Jaeger there).
+	docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$network"
+	;;
 load)
 	# load NAME IMAGE...: docker images into every node's containerd.
 	name=$2; shift 2
 	kind_bin load docker-image --name "$name" "$@"
 	;;
 *)
-	echo "usage: $0 create NAME KUBECONFIG | delete NAME | load NAME IMAGE..." >&2; exit 2;;
+	echo "usage: $0 create NAME KUBECONFIG | delete NAME | load NAME IMAGE... | host-ip" >&2; exit 2;;
 esac

@@ -18,13 +18,13 @@ if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
 	exit 0
 fi
 cluster="${KIND_CLUSTER:-kitexsuite-e2e}"
-ns="${KITEXSUITE_E2E_NAMESPACE:-kitexsuite}"
 out="${E2E_OUT:-$repo/.cache/e2e}/kind"
 mkdir -p "$out"
 kubeconfig="$out/kubeconfig"
 helm="$("$repo/scripts/build-helm.sh")"
 images=$("$repo/scripts/kind/build-example-images.sh")
 tag=$(echo "$images" | head -1 | sed 's/.*://')
+images+=" $("$repo/scripts/kind/build-backend-images.sh")"
 
 start=$(date +%s)
 log "kind cluster $cluster"
@@ -32,19 +32,17 @@ if [ -z "${KEEP_CLUSTER:-}" ]; then
 	trap '"$repo/scripts/kind/cluster.sh" delete "$cluster" >/dev/null 2>&1 || true' EXIT
 fi
 "$repo/scripts/kind/cluster.sh" create "$cluster" "$kubeconfig"
-log "cluster ready after $(( $(date +%s) - start )) s; loading the example images"
+log "cluster ready after $(( $(date +%s) - start )) s; loading the example and registry images"
 # shellcheck disable=SC2086
 "$repo/scripts/kind/cluster.sh" load "$cluster" $images >/dev/null
 
-log "helm install (registry k8s)"
-"$helm" upgrade --install demo "$repo/examples/deploy/helm/kitexsuite-demo" \
-	--kubeconfig "$kubeconfig" --namespace "$ns" --create-namespace \
-	--set image.registry=kitexsuite.local --set image.tag="$tag" --set image.pullPolicy=Never \
-	--set registry.type=k8s --wait --timeout 5m
-
 cd "$repo/e2e"
 rc=0
-KUBECONFIG="$kubeconfig" KITEXSUITE_E2E_NAMESPACE="$ns" KITEXSUITE_KIND_NODE="$cluster-control-plane" \
+# The test installs, per registry, the registry's servers and the chart
+# (with $helm), and runs Jaeger (OTLP on this host's address on the
+# cluster's network) and Prometheus beside the cluster.
+KUBECONFIG="$kubeconfig" KITEXSUITE_KIND_NODE="$cluster-control-plane" KITEXSUITE_HELM="$helm" \
+	KITEXSUITE_KIND_IMAGE_TAG="$tag" KITEXSUITE_KIND_HOST_IP="$("$repo/scripts/kind/cluster.sh" host-ip)" \
 	go test -tags kind -count=1 -timeout 20m -run '^TestKindScenarios$' -artifacts -outputdir="$out" . || rc=$?
 find "$out" -name report.md -exec sh -c 'echo; echo "== $1"; cat "$1"' _ {} \;
 log "kind scenarios: $(( $(date +%s) - start )) s from cluster creation, rc=$rc"

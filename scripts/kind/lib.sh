@@ -50,3 +50,14 @@ apt_install() {
 		$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 	}
 }
+
+# prune_tags REPOSITORY KEEP [TAG_GLOB]: removes every tag of REPOSITORY
+# matching TAG_GLOB (default: all) but KEEP; a new tag per commit or per
+# input hash would otherwise pile up images in the engine.
+prune_tags() {
+	local ref
+	docker images --format '{{.Repository}}:{{.Tag}}' "$1" | while read -r ref; do
+		# shellcheck disable=SC2053
+		[ "$ref" = "$2" ] || [[ "${ref##*:}" != ${3:-*} ]] || docker rmi "$ref" >/dev/null 2>&1 || true
+	done
+}
