@@ -6,7 +6,9 @@
 //
 // A service is started from [Options]: what to listen on, the
 // TracerProvider, the Prometheus registry its metrics go to, and the
-// registry and resolver. The cmd/ binaries fill Options from flags and
-// OTEL_* variables ([FromEnv]); the demo fills them with an embedded etcd
-// and an in-memory span recorder.
+// registry and resolver. The cmd/ binaries fill Options from a [Config]
+// (flags defaulting from KITEXSUITE_*, CONSUL_* and OTEL_* variables) and
+// [Run] it; the demo fills them with an embedded etcd and an in-memory
+// span recorder. The gateway's GET /readyz is ready only while orders
+// resolves; the Helm chart under examples/deploy/helm sets the variables.
 package chain
