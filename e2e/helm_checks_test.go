@@ -44,7 +44,7 @@ type chartCase struct {
 // defaults on registry, with over applied.
 func baseEnv(registry string, over map[string]string) map[string]string {
 	env := map[string]string{
-		"KITEXSUITE_REGISTRY": registry, "OTEL_EXPORTER_OTLP_ENDPOINT": "-",
+		"KITEXSUITE_REGISTRY": registry, "OTEL_EXPORTER_OTLP_ENDPOINT": "-", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
 		"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.0",
 		"KITEXSUITE_DRAIN": "2s", "KITEXSUITE_EXIT_WAIT": "5s", "KITEXSUITE_DRAIN_TIMEOUT": "-",
 		// GOMEMLIMIT's inputs: the limit in bytes from the downward API and

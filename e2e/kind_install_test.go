@@ -6,14 +6,17 @@ package e2e
 // registry's own servers (etcd; a Consul server and a node-local client
 // agent per node) and the example chain from its Helm chart, exporting
 // spans to the harness's Jaeger beside the cluster; Prometheus, also beside
-// it, discovers the chain's pods through the API server (kubernetes_sd) and
-// scrapes them through the API server's proxy, so the host reaches the
-// cluster only at its loopback API endpoint.
+// it, learns the chain's pods from an informer (http_sd) and scrapes them
+// through the API server's proxy, so the host reaches the cluster only at
+// its loopback API endpoint.
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,11 +61,12 @@ func kindEnvFromEnv(t *testing.T) kindEnv {
 	return e
 }
 
-// kindPrometheusJobs is one scrape job per service of the chain: its pods
-// (by app.kubernetes.io/name, annotated prometheus.io/scrape) in every
-// namespace, found through the API server and scraped through its pod
-// proxy, with the labels the local scenarios' queries use (service, pod).
-func kindPrometheusJobs(t *testing.T, cfg *rest.Config) func(dir string) string {
+// kindPrometheusJobs is one scrape job per service of the chain, scraping
+// each of its pods through the API server's pod proxy (with the test's
+// client certificate), with the labels the local scenarios' queries use
+// (service, pod, namespace). Debian's Prometheus is built without
+// kubernetes_sd, so the targets come from podDiscovery over http_sd.
+func kindPrometheusJobs(t *testing.T, cfg *rest.Config, sdURL string) func(dir string) string {
 	t.Helper()
 	return func(dir string) string {
 		files := map[string][]byte{"ca.crt": cfg.CAData, "client.crt": cfg.CertData, "client.key": cfg.KeyData}
@@ -74,33 +78,61 @@ func kindPrometheusJobs(t *testing.T, cfg *rest.Config) func(dir string) string 
 				t.Fatal(err)
 			}
 		}
-		apiHost := strings.TrimPrefix(cfg.Host, "https://")
-		tlsConfig := fmt.Sprintf("{ca_file: %q, cert_file: %q, key_file: %q}",
-			filepath.Join(dir, "ca.crt"), filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"))
 		var b strings.Builder
 		for _, svc := range []string{gatewaySvc, ordersSvc, inventorySvc} {
 			fmt.Fprintf(&b, `  - job_name: %[1]s
     scheme: https
-    tls_config: %[2]s
-    kubernetes_sd_configs:
-      - role: pod
-        api_server: %[3]q
-        tls_config: %[2]s
-    relabel_configs:
-      - {source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_name], regex: %[1]s, action: keep}
-      - {source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape], regex: "true", action: keep}
-      - {source_labels: [__meta_kubernetes_pod_phase], regex: Running, action: keep}
-      - {source_labels: [__meta_kubernetes_namespace, __meta_kubernetes_pod_name, __meta_kubernetes_pod_annotation_prometheus_io_port],
-         regex: "(.+);(.+);(.+)", target_label: __metrics_path__, replacement: "/api/v1/namespaces/$1/pods/$2:$3/proxy/metrics"}
-      - {target_label: __address__, replacement: %[4]q}
-      - {source_labels: [__meta_kubernetes_pod_name], target_label: instance}
-      - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}
-      - {source_labels: [__meta_kubernetes_namespace], target_label: namespace}
-      - {target_label: service, replacement: %[1]s}
-`, svc, tlsConfig, cfg.Host, apiHost)
+    tls_config: {ca_file: %[2]q, cert_file: %[3]q, key_file: %[4]q}
+    http_sd_configs:
+      - {url: %[5]q, refresh_interval: 1s}
+`, svc, filepath.Join(dir, "ca.crt"), filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"), sdURL+"?service="+svc)
 		}
 		return b.String()
 	}
+}
+
+// podDiscovery serves Prometheus' HTTP service discovery for the chain's
+// running pods, kept by an informer: one target group per pod, whose
+// address is the API server and whose metrics path is the pod's proxy
+// path to its prometheus.io/port. It returns the URL to give http_sd.
+func podDiscovery(t *testing.T, cfg *rest.Config, cs *kubernetes.Clientset) string {
+	t.Helper()
+	lw := cache.NewFilteredListWatchFromClient(cs.CoreV1().RESTClient(), "pods", metav1.NamespaceAll, func(o *metav1.ListOptions) {
+		o.LabelSelector = "app.kubernetes.io/name in (gateway,orders,inventory)"
+	})
+	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); inf.Run(stop) }()
+	t.Cleanup(func() { close(stop); <-done })
+	if !cache.WaitForCacheSync(stop, inf.HasSynced) {
+		t.Fatal("pod discovery: informer did not sync")
+	}
+	apiHost := strings.TrimPrefix(cfg.Host, "https://")
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/targets", func(w http.ResponseWriter, r *http.Request) {
+		groups := []group{}
+		for _, o := range inf.GetStore().List() {
+			p := o.(*corev1.Pod)
+			svc, port := p.Labels["app.kubernetes.io/name"], p.Annotations["prometheus.io/port"]
+			if svc != r.URL.Query().Get("service") || port == "" || p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			groups = append(groups, group{Targets: []string{apiHost}, Labels: map[string]string{
+				"__metrics_path__": fmt.Sprintf("/api/v1/namespaces/%s/pods/%s:%s/proxy/metrics", p.Namespace, p.Name, port),
+				"instance":         p.Name, "pod": p.Name, "namespace": p.Namespace, "service": svc,
+			}})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(groups)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/targets"
 }
 
 // kindClient builds the test's clients of the cluster.
@@ -140,11 +172,21 @@ func installChain(t *testing.T, env kindEnv, cs *kubernetes.Clientset, registry 
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.deleteNamespace(t) })
+	t.Cleanup(func() {
+		// helm uninstall first: the chart's admission policy is cluster-scoped
+		// and would outlive the namespace.
+		if out, err := exec.Command(env.helm, "uninstall", "demo", "--kubeconfig", env.kubeconfig, "--namespace", c.ns, "--wait").CombinedOutput(); err != nil && !strings.Contains(string(out), "not found") {
+			t.Errorf("helm uninstall (registry %s): %v\n%s", registry, err, out)
+		}
+		c.deleteNamespace(t)
+	})
 	set := []string{
 		"image.registry=kitexsuite.local", "image.tag=" + env.imageTag, "image.pullPolicy=Never",
 		"registry.type=" + registry,
-		"otel.endpoint=http://" + jaeger.OTLPGRPCAddr(),
+		"otel.endpoint=http://" + jaeger.OTLPGRPCAddr(), "otel.protocol=grpc",
+		// Every request traced (the happy path checks a sample of them),
+		// exported soon after it ends.
+		"otel.sampler=parentbased_always_on", "otel.samplerArg=",
 		// The scenarios replace inventory pods one at a time on one node.
 		"inventory.replicas=3",
 	}
@@ -166,6 +208,13 @@ func installChain(t *testing.T, env kindEnv, cs *kubernetes.Clientset, registry 
 		t.Fatalf("helm install (registry %s): %v\n%s", registry, err, out)
 	}
 	c.awaitReady(t)
+	// One request across the chain before any scenario: every hop then
+	// exports its call counters, which the happy path reads as its base.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if r, err := c.order(ctx, "warm-up"); err != nil || r.Hops != 2 {
+		t.Fatalf("first request through the chain (registry %s): %+v, %v", registry, r, err)
+	}
 	return c
 }
 
@@ -261,15 +310,18 @@ func consulServer(ns string) []any {
 	server := map[string]string{"app.kubernetes.io/name": "consul-server"}
 	podIP := corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}
 	hostIP := corev1.EnvVar{Name: "HOST_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}}}
+	// No update check: nothing may leave the machine (the harness's agents
+	// say disable_update_check in their config).
+	noCheckpoint := corev1.EnvVar{Name: "CHECKPOINT_DISABLE", Value: "1"}
 	nodeName := corev1.EnvVar{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}
-	data := []corev1.VolumeMount{{Name: "data", MountPath: "/consul"}}
+	data := []corev1.VolumeMount{{Name: "data", MountPath: "/var/consul"}}
 	// The catalog answers (through the agent, from the servers) only once
 	// a leader is elected and the agent has joined.
 	consulReady := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/v1/catalog/nodes", Port: intstr.FromInt32(8500)}}, PeriodSeconds: 1}
 	srv := backendDeployment("consul-server", server, corev1.Container{
-		Name: "consul", Image: image, ImagePullPolicy: corev1.PullNever, Env: []corev1.EnvVar{podIP},
-		Args: []string{"agent", "-server", "-bootstrap-expect=1", "-node=consul-server", "-data-dir=/consul/data",
-			"-bind=0.0.0.0", "-advertise=$(POD_IP)", "-client=0.0.0.0", "-dns-port=-1", "-log-level=warn"},
+		Name: "consul", Image: image, ImagePullPolicy: corev1.PullNever, Env: []corev1.EnvVar{podIP, noCheckpoint},
+		Args: []string{"agent", "-server", "-bootstrap-expect=1", "-node=consul-server", "-data-dir=/var/consul",
+			"-bind=0.0.0.0", "-advertise=$(POD_IP)", "-client=0.0.0.0", "-dns-port=-1", "-log-level=warn", "-hcl=disable_update_check = true"},
 		Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8500}, {Name: "serflan", ContainerPort: 8301}, {Name: "server", ContainerPort: 8300}},
 		ReadinessProbe: consulReady,
 		VolumeMounts:   data,
@@ -286,9 +338,9 @@ func consulServer(ns string) []any {
 				Spec: corev1.PodSpec{
 					HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet,
 					Containers: []corev1.Container{{
-						Name: "consul", Image: image, ImagePullPolicy: corev1.PullNever, Env: []corev1.EnvVar{hostIP, nodeName},
-						Args: []string{"agent", "-node=$(NODE_NAME)", "-data-dir=/consul/data", "-bind=$(HOST_IP)", "-client=$(HOST_IP)",
-							"-retry-join=consul-server." + ns + ".svc.cluster.local", "-dns-port=-1", "-log-level=warn"},
+						Name: "consul", Image: image, ImagePullPolicy: corev1.PullNever, Env: []corev1.EnvVar{hostIP, nodeName, noCheckpoint},
+						Args: []string{"agent", "-node=$(NODE_NAME)", "-data-dir=/var/consul", "-bind=$(HOST_IP)", "-client=$(HOST_IP)",
+							"-retry-join=consul-server." + ns + ".svc.cluster.local", "-dns-port=-1", "-log-level=warn", "-hcl=disable_update_check = true"},
 						ReadinessProbe: consulReady,
 						VolumeMounts:   data,
 					}},

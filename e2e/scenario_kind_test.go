@@ -50,7 +50,7 @@ func TestKindScenarios(t *testing.T) {
 	env := kindEnvFromEnv(t)
 	cfg, cs := kindClient(t, env.kubeconfig)
 	jaeger := harness.StartJaegerOTLPOn(t, env.hostIP)
-	prom := harness.StartPrometheusWith(t, kindPrometheusJobs(t, cfg))
+	prom := harness.StartPrometheusWith(t, kindPrometheusJobs(t, cfg, podDiscovery(t, cfg, cs)))
 	rep := &scenarioReport{}
 	defer rep.write(t, "kitexsuite e2e scenarios: Helm chart on kind")
 	for _, registry := range []string{"k8s", "etcd", "consul"} {
@@ -83,7 +83,11 @@ func (c *kindChain) traces() *harness.Jaeger         { return c.jaeger }
 func (c *kindChain) awaitScraped(t *testing.T, t0 time.Time) {
 	t.Helper()
 	for _, svc := range []string{gatewaySvc, ordersSvc, inventorySvc} {
-		c.prom.AwaitScrapedAfter(t, svc, t0)
+		var pods []string
+		for _, p := range c.pods(t, svc) {
+			pods = append(pods, p.Name)
+		}
+		c.prom.AwaitInstancesScrapedAfter(t, svc, pods, t0)
 	}
 }
 

@@ -158,6 +158,23 @@ func (p *Prometheus) AwaitScrapedAfter(tb testing.TB, job string, t time.Time) {
 	p.mu.Lock()
 	want := slices.Clone(p.targets[job])
 	p.mu.Unlock()
+	p.awaitScraped(tb, job, t, want, func(at promv1.ActiveTarget) string { return string(at.DiscoveredLabels["__address__"]) })
+}
+
+// AwaitInstancesScrapedAfter is AwaitScrapedAfter for targets found by
+// service discovery (not SetTargets): it waits until each of job's
+// targets whose instance label is one of instances has been scraped
+// successfully after t. Naming the instances makes a job whose targets
+// Prometheus has not discovered yet wait, not pass.
+func (p *Prometheus) AwaitInstancesScrapedAfter(tb testing.TB, job string, instances []string, t time.Time) {
+	tb.Helper()
+	p.awaitScraped(tb, job, t, instances, func(at promv1.ActiveTarget) string { return string(at.Labels["instance"]) })
+}
+
+// awaitScraped polls the targets API until every target of job whose key
+// is in want has been scraped successfully after t.
+func (p *Prometheus) awaitScraped(tb testing.TB, job string, t time.Time, want []string, key func(promv1.ActiveTarget) string) {
+	tb.Helper()
 	deadline := time.Now().Add(30*time.Second + 10*ScrapeInterval)
 	var last string
 	for time.Now().Before(deadline) {
@@ -169,7 +186,7 @@ func (p *Prometheus) AwaitScrapedAfter(tb testing.TB, job string, t time.Time) {
 		} else {
 			fresh := 0
 			for _, at := range res.Active {
-				if string(at.Labels["service"]) == job && slices.Contains(want, string(at.DiscoveredLabels["__address__"])) &&
+				if string(at.Labels["service"]) == job && slices.Contains(want, key(at)) &&
 					at.Health == promv1.HealthGood && at.LastScrape.After(t) {
 					fresh++
 				}
