@@ -16,10 +16,12 @@ test: tools fmt-check vet race standalone tidy-check kind ## everything CI check
 
 # Real servers and linters the tests use, installed or built once: promtool
 # and the Prometheus server from Debian's prometheus package; the Consul
-# agent built from tools/consul, kube-apiserver + kube-controller-manager
-# from tools/kubernetes, the Helm CLI from tools/helm and Jaeger v2 from
-# tools/jaeger into ~/.cache/kitexsuite (≈3, ≈8, ≈2 and ≈4 min the first
-# time on 2 cores). etcd is embedded in the tests themselves.
+# agent built from tools/consul, the seven Kubernetes binaries (the
+# harness's kube-apiserver + kube-controller-manager, and what a kind node
+# runs) from tools/kubernetes, the Helm CLI from tools/helm and Jaeger v2
+# from tools/jaeger into ~/.cache/kitexsuite (≈4, ≈9, ≈2 and ≈4 min the
+# first time on 2 cores). etcd is embedded in the tests themselves. The
+# kind node's own pieces are built by the kind target (scripts/kind).
 tools:
 	@command -v promtool >/dev/null || { echo "== installing Debian's prometheus package (promtool)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
