@@ -6,5 +6,8 @@
 // outages, partitions, compaction and rolling restarts under load; and the
 // end-to-end scenarios, where the example chain's binaries run as real
 // processes against each registry, a real Jaeger and a real Prometheus,
-// under load, and each run writes a markdown report (scenarios_test.go).
+// under load, and each run writes a markdown report (scenarios_test.go);
+// and, with build tag kind, the same chain Helm-installed on a real kind
+// cluster (scenario_kind_test.go, kind_install_test.go), where a real
+// kubelet kills, replaces and restarts its pods (scripts/kind/e2e.sh).
 package e2e
