@@ -2,8 +2,6 @@ package chain
 
 import (
 	"context"
-	"net"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -18,36 +16,10 @@ import (
 // requires a client certificate signed by p's CA, and returns that URL.
 func startTLSEtcd(t *testing.T, p testPKI) string {
 	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Name, cfg.Dir = "tls", t.TempDir()
-	var hosts []string
-	for range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		hosts = append(hosts, ln.Addr().String())
-		_ = ln.Close()
-	}
-	client, peer := url.URL{Scheme: "https", Host: hosts[0]}, url.URL{Scheme: "http", Host: hosts[1]}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	tlsInfo := &cfg.ClientTLSInfo
-	tlsInfo.CertFile, tlsInfo.KeyFile, tlsInfo.TrustedCAFile, tlsInfo.ClientCertAuth = p.ServerCert, p.ServerKey, p.CA, true
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.TickMs, cfg.ElectionMs = 10, 50
-	cfg.Logger, cfg.ZapLoggerBuilder = "zap", embed.NewZapLoggerBuilder(zap.NewNop())
-	srv, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatalf("embedded etcd: %v", err)
-	}
-	t.Cleanup(srv.Close)
-	select {
-	case <-srv.Server.ReadyNotify():
-	case <-time.After(15 * time.Second):
-		t.Fatal("embedded etcd not ready in 15 s")
-	}
-	return client.String()
+	return startEmbeddedEtcd(t, "tls", "https", func(cfg *embed.Config) {
+		tlsInfo := &cfg.ClientTLSInfo
+		tlsInfo.CertFile, tlsInfo.KeyFile, tlsInfo.TrustedCAFile, tlsInfo.ClientCertAuth = p.ServerCert, p.ServerKey, p.CA, true
+	})
 }
 
 // newEtcdClient builds c's etcd client configuration and dials it.

@@ -300,22 +300,34 @@ func serveMetrics(t *testing.T, reg *prometheus.Registry) string {
 // demo does, and returns its client URL.
 func startTestEtcd(t *testing.T) string {
 	t.Helper()
+	return startEmbeddedEtcd(t, "observability", "http", nil)
+}
+
+// startEmbeddedEtcd runs a single-member etcd named name on two free
+// loopback ports (client URL with clientScheme, peer URL http), after
+// configure (may be nil) has adjusted its config, and returns the client URL.
+func startEmbeddedEtcd(t *testing.T, name, clientScheme string, configure func(cfg *embed.Config)) string {
+	t.Helper()
 	cfg := embed.NewConfig()
-	cfg.Name, cfg.Dir = "observability", t.TempDir()
-	var urls []url.URL
+	cfg.Name, cfg.Dir = name, t.TempDir()
+	var hosts []string
 	for range 2 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		urls = append(urls, url.URL{Scheme: "http", Host: ln.Addr().String()})
+		hosts = append(hosts, ln.Addr().String())
 		_ = ln.Close()
 	}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = urls[:1], urls[:1]
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = urls[1:], urls[1:]
+	client, peer := url.URL{Scheme: clientScheme, Host: hosts[0]}, url.URL{Scheme: "http", Host: hosts[1]}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.TickMs, cfg.ElectionMs = 10, 50
 	cfg.Logger, cfg.ZapLoggerBuilder = "zap", embed.NewZapLoggerBuilder(zap.NewNop())
+	if configure != nil {
+		configure(cfg)
+	}
 	srv, err := embed.StartEtcd(cfg)
 	if err != nil {
 		t.Fatalf("embedded etcd: %v", err)
@@ -326,7 +338,7 @@ func startTestEtcd(t *testing.T) string {
 	case <-time.After(15 * time.Second):
 		t.Fatal("embedded etcd not ready in 15 s")
 	}
-	return urls[0].String()
+	return client.String()
 }
 
 // watchBreaker, dialled into etcd clients as a stream interceptor, can end
