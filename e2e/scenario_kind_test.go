@@ -26,7 +26,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -107,7 +106,7 @@ func (c *kindChain) order(ctx context.Context, item string) (orderReply, error) 
 func (c *kindChain) awaitReady(t *testing.T) {
 	t.Helper()
 	for _, svc := range []string{gatewaySvc, ordersSvc, inventorySvc} {
-		lw := cache.NewListWatchFromClient(c.cs.AppsV1().RESTClient(), "deployments", c.ns, fields.OneTermEqualSelector("metadata.name", svc))
+		lw := cache.NewListWatchFromClient(c.cs.AppsV1().RESTClient(), "deployments", c.ns, fieldsName(svc))
 		c.await(t, lw, &appsv1.Deployment{}, 5*time.Minute, "deployment "+svc+" rolled out", func(objs []any) bool {
 			return len(objs) == 1 && rolledOut(objs[0].(*appsv1.Deployment))
 		})
@@ -279,7 +278,7 @@ func kindKubeletRestart(t *testing.T, c *kindChain, s *loadStats, notes *string)
 		t.Fatalf("restart kubelet: %v: %s", err, out)
 	}
 	restarted := time.Now()
-	lw := cache.NewListWatchFromClient(c.cs.CoordinationV1().RESTClient(), "leases", "kube-node-lease", fields.OneTermEqualSelector("metadata.name", c.node))
+	lw := cache.NewListWatchFromClient(c.cs.CoordinationV1().RESTClient(), "leases", "kube-node-lease", fieldsName(c.node))
 	c.await(t, lw, &coordinationv1.Lease{}, 2*time.Minute, "node lease renewed by the new kubelet", func(objs []any) bool {
 		if len(objs) != 1 {
 			return false

@@ -57,7 +57,7 @@ func StartJaegerOTLPOn(tb testing.TB, host string) *Jaeger {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ports, err := freePorts(4)
+	ports, err := freePorts(3) // query HTTP, query gRPC, health check
 	if err != nil {
 		tb.Fatal(err)
 	}
