@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/kerrors"
+	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/codes"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/serviceinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
@@ -113,8 +114,8 @@ func (c *Call) Duration() time.Duration {
 // StatusCode is the value of `rpc.response.status_code`: "OK" on success;
 // the business status code in decimal on a business error; on a failure on
 // the gRPC transport, the gRPC status code name (the status the peer sent,
-// or the canonical code for the ErrorType of a local failure, as gRPC
-// itself would report it); on other transports, the ErrorType.
+// the status this server sends, or the canonical code for the ErrorType of
+// a local failure); on other transports, the ErrorType.
 func (c *Call) StatusCode() string {
 	switch c.Outcome {
 	case Success:
@@ -123,12 +124,25 @@ func (c *Call) StatusCode() string {
 		return strconv.FormatInt(int64(c.BizCode), 10)
 	}
 	if c.System == SystemGRPC {
-		if code, ok := grpcStatus(c.Err); ok {
+		if code, ok := c.grpcCode(); ok {
 			return grpcCodeName(code)
 		}
 		return grpcCodeName(canonicalCode(c.ErrorType))
 	}
 	return c.ErrorType
+}
+
+// grpcCode is the status a gRPC failure carries on the wire: on the client
+// the one the peer sent, on the server the one Kitex sends for the
+// handler's error (its own status, or Kitex's mapping of its error).
+func (c *Call) grpcCode() (codes.Code, bool) {
+	if code, ok := grpcStatus(c.Err); ok {
+		return code, true
+	}
+	if c.Side != Server || c.Err == nil || c.Panicked {
+		return codes.OK, false
+	}
+	return kitexServerCode(c.Err), true
 }
 
 // Derive fills c from ri and the error the call ended with. err may be nil
@@ -159,6 +173,16 @@ func SnapshotConfig(ri rpcinfo.RPCInfo) ConfigSnapshot {
 // (which the race detector reports); a snapshot taken at Start avoids
 // reading it then.
 func DeriveWith(c *Call, side Side, ri rpcinfo.RPCInfo, err error, snap *ConfigSnapshot) {
+	defaultMethods.DeriveWith(c, side, ri, err, snap)
+}
+
+// Derive is the package-level Derive with methods named by t.
+func (t *Methods) Derive(c *Call, side Side, ri rpcinfo.RPCInfo, err error) {
+	t.DeriveWith(c, side, ri, err, nil)
+}
+
+// DeriveWith is the package-level DeriveWith with methods named by t.
+func (t *Methods) DeriveWith(c *Call, side Side, ri rpcinfo.RPCInfo, err error, snap *ConfigSnapshot) {
 	*c = Call{Side: side}
 	if ri == nil {
 		c.System, c.Method, c.FullMethod = SystemKitex, OtherMethod, OtherMethod
@@ -182,15 +206,12 @@ func DeriveWith(c *Call, side Side, ri rpcinfo.RPCInfo, err error, snap *ConfigS
 	if inv := ri.Invocation(); inv != nil {
 		c.Package, c.Service = inv.PackageName(), inv.ServiceName()
 		mi := inv.MethodInfo()
-		c.setMethod(inv.MethodName(), mi != nil)
+		c.setMethod(t, inv, mi != nil)
 		if mi != nil {
 			c.Streaming = mi.StreamingMode()
 		}
-		if be := inv.BizStatusErr(); be != nil && err == nil {
-			err = be
-		}
 	} else {
-		c.setMethod("", false)
+		c.setMethod(t, nil, false)
 	}
 
 	if from := ri.From(); from != nil {
@@ -234,6 +255,13 @@ func DeriveWith(c *Call, side Side, ri rpcinfo.RPCInfo, err error, snap *ConfigS
 			c.End = e.Time()
 		}
 	}
+	// A transport error wins over a business status, as in Kitex: a call
+	// that timed out is a timeout even if the late reply carried one.
+	if inv := ri.Invocation(); err == nil && inv != nil {
+		if be := inv.BizStatusErr(); be != nil {
+			err = be
+		}
+	}
 	c.setError(err, panicked)
 	if c.Outcome == Failure && c.Method == OtherMethod && c.OriginalMethod != "" &&
 		(c.ErrorType == ErrorTypeInternal || c.ErrorType == ErrorTypeOther) {
@@ -241,11 +269,22 @@ func DeriveWith(c *Call, side Side, ri rpcinfo.RPCInfo, err error, snap *ConfigS
 		// plain internal exception; name it for what it is.
 		c.ErrorType = ErrorTypeUnknownMethod
 	}
+	if c.Outcome == Failure && c.System == SystemGRPC {
+		// The conventions' error.type for a gRPC failure with a status is
+		// the status code name.
+		if code, ok := c.grpcCode(); ok {
+			c.ErrorType = grpcCodeName(code)
+		}
+	}
 }
 
-func (c *Call) setMethod(name string, known bool) {
+func (c *Call) setMethod(t *Methods, inv rpcinfo.Invocation, known bool) {
+	var name string
+	if inv != nil {
+		name = inv.MethodName()
+	}
 	if known && name != "" {
-		if full, ok := fullMethod(c.Package, c.Service, name); ok {
+		if full, ok := t.lookup(c.Package, c.Service, name, declaredFunc(inv)); ok {
 			c.Method, c.FullMethod = name, full
 			return
 		}

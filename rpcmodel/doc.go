@@ -18,10 +18,14 @@
 //
 // # Methods
 //
-// Only methods that the service definition knows are reported by name. A call
-// to any other method reports [OtherMethod] ("_OTHER") as its method and keeps
-// the name it asked for in [Call.OriginalMethod], as the OpenTelemetry RPC
-// semantic conventions require. Kitex's binary generic services know every
-// name a caller sends, so a process reports at most [MaxKnownMethods]
-// distinct methods by name; the rest are _OTHER too.
+// A [Methods] table decides which methods are reported by name; each Suite
+// holds its own. A method the service's IDL declares is always named. A
+// call to a method the service does not know reports [OtherMethod]
+// ("_OTHER") and keeps the name it asked for in [Call.OriginalMethod], as
+// the OpenTelemetry RPC semantic conventions require. Kitex's binary
+// generic services answer any name a caller sends: each such service gets a
+// pool of [DefaultGenericMethods] names per table (plus the names given to
+// [NewMethods] as known), so its callers can neither grow a label without
+// limit nor change how another service's methods are named. The
+// package-level functions use a table of the package's own.
 package rpcmodel

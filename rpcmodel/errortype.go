@@ -5,13 +5,26 @@ import (
 	"errors"
 
 	"github.com/cloudwego/kitex/pkg/kerrors"
+	"github.com/cloudwego/kitex/pkg/remote"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/codes"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/status"
 )
 
 // ErrorType values: the complete, bounded set [ClassifyError] returns. They are
 // used verbatim as the OpenTelemetry `error.type` attribute and metric label.
+//
+// On Kitex's own transports (TTHeader, Framed) the client and the server
+// agree where both can know the cause: a handler's plain error is
+// handler_error on both sides (Kitex replies with an internal-error
+// exception, which the client classifies so), an unknown method is
+// unknown_method on both. A business status error is not a failure (see
+// Outcome). On the gRPC transport, following the RPC conventions, a failure
+// that carries a gRPC status — sent by the peer, or about to be sent by this
+// server — reports the status code name instead (NOT_FOUND, INTERNAL, ...;
+// see [Call.StatusCode]); only failures that never reached the wire (a
+// timeout, no instance) keep these classes.
 const (
+	ErrorTypeHandler          = "handler_error"     // the handler returned an error that is not a business status (server), or the server replied with an internal-error exception (client)
 	ErrorTypeTimeout          = "timeout"           // kerrors.ErrRPCTimeout, ErrTimeoutByBusiness, context.DeadlineExceeded, gRPC DEADLINE_EXCEEDED
 	ErrorTypeCanceled         = "canceled"          // kerrors.ErrCanceledByBusiness, context.Canceled, gRPC CANCELLED
 	ErrorTypeCircuitBreak     = "circuit_break"     // kerrors.ErrCircuitBreak (service or instance breaker open)
@@ -32,7 +45,7 @@ const (
 // ErrorTypes lists every value ClassifyError can return, for pre-creating
 // series and for documentation tests.
 var ErrorTypes = []string{
-	ErrorTypeTimeout, ErrorTypeCanceled, ErrorTypeCircuitBreak, ErrorTypeACL,
+	ErrorTypeHandler, ErrorTypeTimeout, ErrorTypeCanceled, ErrorTypeCircuitBreak, ErrorTypeACL,
 	ErrorTypeOverLimit, ErrorTypeServiceDiscovery, ErrorTypeConnection,
 	ErrorTypeRemote, ErrorTypeUnknownMethod, ErrorTypePanic, ErrorTypeRoute,
 	ErrorTypeValidation, ErrorTypeInternal, ErrorTypeBizError, ErrorTypeOther,
@@ -48,6 +61,12 @@ func ClassifyError(err error) string {
 	}
 	if _, ok := find[kerrors.BizStatusErrorIface](err); ok {
 		return ErrorTypeBizError
+	}
+	// Kitex wraps whatever a handler returns in ErrBiz, whatever the cause
+	// (a downstream timeout included): the handler failed. Its client sees
+	// an internal-error exception, classified the same below.
+	if errors.Is(err, kerrors.ErrBiz) {
+		return ErrorTypeHandler
 	}
 	switch {
 	case errors.Is(err, kerrors.ErrRPCTimeout), errors.Is(err, kerrors.ErrTimeoutByBusiness),
@@ -88,6 +107,14 @@ func ClassifyError(err error) string {
 			return ErrorTypeUnknownMethod
 		case codes.Unavailable:
 			return ErrorTypeRemote
+		}
+	}
+	if te, ok := find[*remote.TransError](err); ok {
+		switch te.TypeID() {
+		case remote.InternalError:
+			return ErrorTypeHandler
+		case remote.UnknownMethod:
+			return ErrorTypeUnknownMethod
 		}
 	}
 	switch {

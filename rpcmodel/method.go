@@ -1,54 +1,98 @@
 package rpcmodel
 
 import (
+	"errors"
 	"maps"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/cloudwego/kitex/pkg/kerrors"
+	"github.com/cloudwego/kitex/pkg/remote"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/codes"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
+	"github.com/cloudwego/kitex/pkg/serviceinfo"
 	"github.com/cloudwego/kitex/transport"
 )
 
 type methodKey struct{ pkg, svc, method string }
 
-// MaxKnownMethods bounds how many distinct methods a process reports by
-// name. A method is known when the service definition has it, which bounds
-// the set by the IDL, except for Kitex's binary generic services, which
-// answer any name a caller sends: past this many, methods report
-// OtherMethod, so no label or span name can grow without limit.
-const MaxKnownMethods = 1024
+// DefaultGenericMethods is how many distinct method names each generic
+// service (one that answers any name a caller sends, such as Kitex's binary
+// generic services) reports by name in one Methods table before the rest
+// become OtherMethod.
+const DefaultGenericMethods = 128
 
-// fullMethods interns "pkg.Service/Method" strings, at most MaxKnownMethods.
-// Readers load an immutable map; a new method copies it under methodsMu.
-// Every traced or measured call looks its method up several times, and a
-// plain map's generated hash for methodKey is cheaper than sync.Map's
-// hashing of an interface key (about 10 against 17 ns per lookup here).
-var (
-	fullMethods atomic.Pointer[map[methodKey]string]
-	methodsMu   sync.Mutex
-)
+// Methods decides which methods a signal reports by name, and interns their
+// full names ("pkg.Service/Method"). Each Suite holds its own, so the
+// callers of one service cannot change the labels of another:
+//
+//   - a method the service's IDL declares is always named (the set is
+//     bounded by the IDL);
+//   - a method a generic service answers without declaring it is named
+//     while that service has had fewer than the table's limit of such
+//     names, or when it is one of the table's known names; otherwise it is
+//     OtherMethod.
+//
+// The zero value is not usable; build one with NewMethods. A Methods is
+// safe for concurrent use; looking up a method seen before allocates
+// nothing.
+type Methods struct {
+	limit int
+	known map[string]bool
 
-// fullMethod returns the interned full name, or false once MaxKnownMethods
-// names are taken.
-func fullMethod(pkg, svc, method string) (string, bool) {
+	// names holds the admitted full names. Readers load an immutable map; a
+	// new method copies it under mu. A plain map's generated hash for
+	// methodKey is cheaper than sync.Map's hashing of an interface key
+	// (about 10 against 17 ns per lookup here).
+	names   atomic.Pointer[map[methodKey]string]
+	mu      sync.Mutex
+	generic map[[2]string]int // generic names admitted, per package and service
+}
+
+// NewMethods returns a table that names up to limit undeclared methods per
+// generic service (limit < 0: none), and the known names always.
+func NewMethods(limit int, known ...string) *Methods {
+	t := &Methods{limit: limit, generic: map[[2]string]int{}}
+	if len(known) > 0 {
+		t.known = make(map[string]bool, len(known))
+		for _, k := range known {
+			t.known[k] = true
+		}
+	}
+	return t
+}
+
+// defaultMethods is the table of the package-level functions (Derive,
+// FullMethodOf, FullMethodName), for code outside a Suite.
+var defaultMethods = NewMethods(DefaultGenericMethods)
+
+// lookup returns the interned full name of an admitted method, admitting it
+// if it may be named; declared says whether the service's IDL declares it.
+func (t *Methods) lookup(pkg, svc, method string, declared func() bool) (string, bool) {
 	k := methodKey{pkg, svc, method}
-	if m := fullMethods.Load(); m != nil {
+	if m := t.names.Load(); m != nil {
 		if s, ok := (*m)[k]; ok {
 			return s, true
 		}
 	}
-	methodsMu.Lock()
-	defer methodsMu.Unlock()
+	isDeclared := declared == nil || declared()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var cur map[methodKey]string
-	if m := fullMethods.Load(); m != nil {
+	if m := t.names.Load(); m != nil {
 		cur = *m
 	}
 	if s, ok := cur[k]; ok {
 		return s, true
 	}
-	if len(cur) >= MaxKnownMethods {
-		return OtherMethod, false
+	if !isDeclared && !t.known[method] {
+		sk := [2]string{pkg, svc}
+		if t.generic[sk] >= t.limit {
+			return OtherMethod, false
+		}
+		t.generic[sk]++
 	}
 	s := svc + "/" + method
 	if pkg != "" {
@@ -57,8 +101,74 @@ func fullMethod(pkg, svc, method string) (string, bool) {
 	next := make(map[methodKey]string, len(cur)+1)
 	maps.Copy(next, cur)
 	next[k] = s
-	fullMethods.Store(&next)
+	t.names.Store(&next)
 	return s, true
+}
+
+// FullMethod returns the full name of the call ri describes
+// ("package.Service/Method"), or OtherMethod when the method is not named
+// (see Methods).
+func (t *Methods) FullMethod(ri rpcinfo.RPCInfo) string {
+	if ri == nil {
+		return OtherMethod
+	}
+	inv := ri.Invocation()
+	if inv == nil || inv.MethodInfo() == nil || inv.MethodName() == "" {
+		return OtherMethod
+	}
+	m, _ := t.lookup(inv.PackageName(), inv.ServiceName(), inv.MethodName(), declaredFunc(inv))
+	return m
+}
+
+// Declare returns the full name of a method the service's IDL declares
+// (from its ServiceInfo), admitting it.
+func (t *Methods) Declare(pkg, service, method string) string {
+	m, _ := t.lookup(pkg, service, method, nil)
+	return m
+}
+
+// declaredFunc tells, when first asked about a method, whether the call's
+// service declares it. On the client the call carries its ServiceInfo; on
+// the server it does not, and a generic service's MethodInfo is told apart
+// by its arguments, which are Kitex's generic.Args.
+func declaredFunc(inv rpcinfo.Invocation) func() bool {
+	return func() bool {
+		if svc, ok := inv.Extra(rpcinfo.InvocationServiceInfoKey).(*serviceinfo.ServiceInfo); ok && svc != nil {
+			return svc.Methods[inv.MethodName()] != nil
+		}
+		return !genericArgs(inv.MethodInfo())
+	}
+}
+
+// kitexGenericPkgs are where Kitex's generic argument types live
+// (pkg/generic's Args is an alias of internal/generic's).
+var kitexGenericPkgs = [...]string{"github.com/cloudwego/kitex/internal/generic", "github.com/cloudwego/kitex/pkg/generic"}
+
+// genericArgs reports whether mi's arguments are Kitex generic arguments.
+// A MethodInfo built without an arguments constructor panics in NewArgs;
+// such a method is taken as declared.
+func genericArgs(mi serviceinfo.MethodInfo) (generic bool) {
+	if mi == nil {
+		return false
+	}
+	defer func() {
+		if recover() != nil {
+			generic = false
+		}
+	}()
+	t := reflect.TypeOf(mi.NewArgs())
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return false
+	}
+	for _, p := range kitexGenericPkgs {
+		if strings.HasPrefix(t.PkgPath(), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // grpcCodeNames are the canonical upper-case names of gRPC status codes.
@@ -104,6 +214,25 @@ func canonicalCode(errorType string) codes.Code {
 	return codes.Unknown
 }
 
+// kitexServerCode is the gRPC status code Kitex's gRPC server sends for a
+// handler or server error that is not a gRPC status itself (nphttp2's
+// convertStatus): its table for Kitex error classes, a TransError's type
+// id as the code, INTERNAL for anything else (a plain handler error).
+func kitexServerCode(err error) codes.Code {
+	switch {
+	case errors.Is(err, kerrors.ErrOverlimit):
+		return codes.ResourceExhausted
+	case errors.Is(err, kerrors.ErrACL):
+		return codes.PermissionDenied
+	case errors.Is(err, kerrors.ErrRemoteOrNetwork):
+		return codes.Unavailable
+	}
+	if te, ok := find[*remote.TransError](err); ok && !errors.Is(err, kerrors.ErrBiz) {
+		return codes.Code(te.TypeID())
+	}
+	return codes.Internal
+}
+
 func grpcCodeName(c codes.Code) string {
 	if int(c) < len(grpcCodeNames) {
 		return grpcCodeNames[c]
@@ -111,20 +240,10 @@ func grpcCodeName(c codes.Code) string {
 	return ErrorTypeOther
 }
 
-// FullMethodOf returns the fully-qualified method of the call ri describes
-// ("package.Service/Method"), or OtherMethod when the service definition
-// does not know the method. The string is interned: no allocation after the
-// first call per method.
+// FullMethodOf is FullMethod on the package's own table, for code outside
+// a Suite; Suites use a Methods of their own.
 func FullMethodOf(ri rpcinfo.RPCInfo) string {
-	if ri == nil {
-		return OtherMethod
-	}
-	inv := ri.Invocation()
-	if inv == nil || inv.MethodInfo() == nil || inv.MethodName() == "" {
-		return OtherMethod
-	}
-	m, _ := fullMethod(inv.PackageName(), inv.ServiceName(), inv.MethodName())
-	return m
+	return defaultMethods.FullMethod(ri)
 }
 
 // SystemOf returns SystemGRPC for calls on Kitex's gRPC transport and
@@ -137,10 +256,7 @@ func SystemOf(ri rpcinfo.RPCInfo) string {
 	return SystemKitex
 }
 
-// FullMethodName is the fully-qualified method name for a method the
-// service definition knows ("package.Service/Method", or "Service/Method"
-// without a package), interned like FullMethodOf's.
+// FullMethodName is Declare on the package's own table.
 func FullMethodName(pkg, service, method string) string {
-	m, _ := fullMethod(pkg, service, method)
-	return m
+	return defaultMethods.Declare(pkg, service, method)
 }

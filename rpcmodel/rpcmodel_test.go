@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudwego/kitex/pkg/generic"
 	"github.com/cloudwego/kitex/pkg/kerrors"
+	"github.com/cloudwego/kitex/pkg/remote"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/codes"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/status"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
@@ -208,22 +210,82 @@ func TestDurationUnknownIsZero(t *testing.T) {
 	}
 }
 
-// Methods a service "knows" are bounded per process even when the service
-// answers any name (Kitex binary generic): past MaxKnownMethods, _OTHER.
-func TestKnownMethodsAreBounded(t *testing.T) {
+// genericRI is a call to a binary generic service, which answers any
+// method name: its MethodInfo's arguments are Kitex's generic.Args.
+func genericRI(svc, method string) rpcinfo.RPCInfo {
+	ri := newRI(method, false, transport.TTHeader)
+	inv := ri.Invocation().(rpcinfo.InvocationSetter)
+	inv.SetServiceName(svc)
+	inv.SetMethodInfo(serviceinfo.NewMethodInfo(nil, func() interface{} { return &generic.Args{} }, nil, false))
+	return ri
+}
+
+// A generic service's callers fill only that service's pool in that
+// table: past the limit its names are _OTHER (keeping the original name),
+// while another service's declared methods, the known names and another
+// table are unaffected.
+func TestMethodsGenericPoolIsPerServiceAndTable(t *testing.T) {
+	const limit = 5
+	tab := rpcmodel.NewMethods(limit, "Vip")
 	var c rpcmodel.Call
-	others := 0
-	for i := 0; i < rpcmodel.MaxKnownMethods+10; i++ {
-		rpcmodel.Derive(&c, rpcmodel.Server, newRI(fmt.Sprintf("generic_%d", i), true, transport.TTHeader), nil)
-		if c.Method == rpcmodel.OtherMethod {
-			others++
-			if c.OriginalMethod == "" {
-				t.Fatal("an _OTHER method must keep its original name")
-			}
+	named := 0
+	for i := 0; i < limit+10; i++ {
+		tab.Derive(&c, rpcmodel.Server, genericRI("GenericService", fmt.Sprintf("m%d", i)), nil)
+		if c.Method != rpcmodel.OtherMethod {
+			named++
+		} else if c.OriginalMethod != fmt.Sprintf("m%d", i) || c.FullMethod != rpcmodel.OtherMethod {
+			t.Fatalf("an _OTHER method must keep its original name: %+v", c)
 		}
 	}
-	if others < 10 {
-		t.Errorf("%d of %d distinct methods became _OTHER, want at least 10", others, rpcmodel.MaxKnownMethods+10)
+	if named != limit {
+		t.Errorf("%d generic names were named, want exactly the limit %d", named, limit)
+	}
+	tab.Derive(&c, rpcmodel.Server, genericRI("GenericService", "Vip"), nil)
+	if c.FullMethod != "echo.GenericService/Vip" {
+		t.Errorf("a known name past the limit: %q, want echo.GenericService/Vip", c.FullMethod)
+	}
+	tab.Derive(&c, rpcmodel.Server, newRI("Echo", true, transport.TTHeader), nil)
+	if c.FullMethod != "echo.EchoService/Echo" {
+		t.Errorf("another service's declared method after the pool filled: %q", c.FullMethod)
+	}
+	tab.Derive(&c, rpcmodel.Server, genericRI("OtherGeneric", "m0"), nil)
+	if c.FullMethod != "echo.OtherGeneric/m0" {
+		t.Errorf("another generic service has its own pool: %q", c.FullMethod)
+	}
+	other := rpcmodel.NewMethods(limit)
+	other.Derive(&c, rpcmodel.Server, genericRI("GenericService", "m14"), nil)
+	if c.FullMethod != "echo.GenericService/m14" {
+		t.Errorf("another table is not affected: %q", c.FullMethod)
+	}
+	// Declared methods are never bounded.
+	decl := rpcmodel.NewMethods(0)
+	for i := 0; i < 20; i++ {
+		decl.Derive(&c, rpcmodel.Server, newRI(fmt.Sprintf("d%d", i), true, transport.TTHeader), nil)
+		if c.Method == rpcmodel.OtherMethod {
+			t.Fatalf("declared method d%d became _OTHER", i)
+		}
+	}
+}
+
+// On the client the call carries its ServiceInfo, which says whether the
+// method is declared.
+func TestMethodsClientUsesServiceInfo(t *testing.T) {
+	tab := rpcmodel.NewMethods(0)
+	var c rpcmodel.Call
+	ri := newRI("Echo", true, transport.TTHeader)
+	svc := &serviceinfo.ServiceInfo{ServiceName: "EchoService", Methods: map[string]serviceinfo.MethodInfo{}}
+	ri.Invocation().(rpcinfo.InvocationSetter).SetExtra(rpcinfo.InvocationServiceInfoKey, svc)
+	tab.Derive(&c, rpcmodel.Client, ri, nil)
+	if c.Method != rpcmodel.OtherMethod {
+		t.Errorf("a method the client's ServiceInfo does not declare, limit 0: %q, want _OTHER", c.FullMethod)
+	}
+	svc.Methods["Echo"] = ri.Invocation().MethodInfo()
+	ri2 := newRI("Echo", true, transport.TTHeader)
+	ri2.Invocation().(rpcinfo.InvocationSetter).SetExtra(rpcinfo.InvocationServiceInfoKey, svc)
+	tab2 := rpcmodel.NewMethods(0)
+	tab2.Derive(&c, rpcmodel.Client, ri2, nil)
+	if c.FullMethod != "echo.EchoService/Echo" {
+		t.Errorf("a declared method: %q", c.FullMethod)
 	}
 }
 
@@ -235,5 +297,54 @@ func TestSemconvOptIn(t *testing.T) {
 		if cur, old := rpcmodel.SemconvOptIn(v); cur != want[0] || old != want[1] {
 			t.Errorf("SemconvOptIn(%q) = %v, %v; want %v", v, cur, old, want)
 		}
+	}
+}
+
+// Outcomes as Kitex means them: the transport error wins over a business
+// status; a handler's plain error is handler_error on both ends of a Kitex
+// transport; on gRPC a failure with a status reports the code name.
+func TestDeriveKitexSemantics(t *testing.T) {
+	var c rpcmodel.Call
+	ri := newRI("Echo", true, transport.TTHeader)
+	ri.Invocation().(rpcinfo.InvocationSetter).SetBizStatusErr(kerrors.NewBizStatusError(7, "late"))
+	rpcmodel.Derive(&c, rpcmodel.Client, ri, kerrors.ErrRPCTimeout.WithCause(errors.New("1s")))
+	if c.Outcome != rpcmodel.Failure || c.ErrorType != rpcmodel.ErrorTypeTimeout {
+		t.Errorf("a timed-out call whose late reply carried a business status: %v %q, want failure timeout", c.Outcome, c.ErrorType)
+	}
+
+	handlerErr := kerrors.ErrBiz.WithCause(errors.New("db down")) // what Kitex's server records
+	rpcmodel.Derive(&c, rpcmodel.Server, newRI("Echo", true, transport.TTHeader), handlerErr)
+	if c.ErrorType != rpcmodel.ErrorTypeHandler || c.StatusCode() != rpcmodel.ErrorTypeHandler {
+		t.Errorf("server, plain handler error: type %q status %q, want handler_error", c.ErrorType, c.StatusCode())
+	}
+	reply := kerrors.ErrRemoteOrNetwork.WithCause(remote.NewTransErrorWithMsg(remote.InternalError, "db down"))
+	rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.TTHeader), reply)
+	if c.ErrorType != rpcmodel.ErrorTypeHandler {
+		t.Errorf("client, internal-error exception reply: type %q, want handler_error", c.ErrorType)
+	}
+	unknown := kerrors.ErrRemoteOrNetwork.WithCause(remote.NewTransErrorWithMsg(remote.UnknownMethod, "nope"))
+	rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.TTHeader), unknown)
+	if c.ErrorType != rpcmodel.ErrorTypeUnknownMethod {
+		t.Errorf("client, unknown-method exception reply: type %q, want unknown_method", c.ErrorType)
+	}
+
+	rpcmodel.Derive(&c, rpcmodel.Server, newRI("Echo", true, transport.GRPC), handlerErr)
+	if c.ErrorType != "INTERNAL" || c.StatusCode() != "INTERNAL" {
+		t.Errorf("gRPC server, plain handler error: type %q status %q, want INTERNAL (what Kitex sends)", c.ErrorType, c.StatusCode())
+	}
+	rpcmodel.Derive(&c, rpcmodel.Server, newRI("Echo", true, transport.GRPC), kerrors.ErrBiz.WithCause(status.Err(codes.NotFound, "x")))
+	if c.ErrorType != "NOT_FOUND" || c.StatusCode() != "NOT_FOUND" {
+		t.Errorf("gRPC server, handler status NOT_FOUND: type %q status %q", c.ErrorType, c.StatusCode())
+	}
+	for _, code := range []codes.Code{codes.NotFound, codes.InvalidArgument, codes.AlreadyExists, codes.Internal} {
+		rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.GRPC),
+			kerrors.ErrRemoteOrNetwork.WithCause(status.Err(code, "app")))
+		if want := status.New(code, "").Code().String(); c.ErrorType == rpcmodel.ErrorTypeRemote || c.ErrorType != c.StatusCode() {
+			t.Errorf("gRPC client, peer status %v: type %q status %q (%s)", code, c.ErrorType, c.StatusCode(), want)
+		}
+	}
+	rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.GRPC), kerrors.ErrRPCTimeout)
+	if c.ErrorType != rpcmodel.ErrorTypeTimeout || c.StatusCode() != "DEADLINE_EXCEEDED" {
+		t.Errorf("gRPC client, local timeout: type %q status %q", c.ErrorType, c.StatusCode())
 	}
 }
