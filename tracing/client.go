@@ -9,17 +9,15 @@ import (
 	"github.com/cloudwego/kitex/pkg/remote"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/metadata"
 	"github.com/cloudwego/kitex/pkg/remote/trans/ttstream"
-	"github.com/cloudwego/kitex/pkg/remote/transmeta"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
-	ktransmeta "github.com/cloudwego/kitex/pkg/transmeta"
 	"github.com/cloudwego/kitex/transport"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kitexsuite/suite/internal/kitexmeta"
 	"github.com/kitexsuite/suite/rpcmodel"
 )
 
@@ -35,7 +33,7 @@ var _ client.Suite = (*ClientSuite)(nil)
 // stream for streaming methods) and propagates its context to the server.
 func NewClientSuite(opts ...Option) *ClientSuite {
 	cfg := newConfig(opts)
-	return &ClientSuite{cfg: cfg, tracer: &clientTracer{cfg: cfg, tracer: cfg.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))}}
+	return &ClientSuite{cfg: cfg, tracer: &clientTracer{cfg: cfg, tracer: cfg.newTracer()}}
 }
 
 // Options implements client.Suite.
@@ -69,16 +67,27 @@ var _ stats.Tracer = (*clientTracer)(nil)
 // meta handler injects it and nested calls made by callers see it.
 func (t *clientTracer) Start(ctx context.Context) context.Context {
 	ri := rpcinfo.GetRPCInfo(ctx)
-	if ri == nil || (t.cfg.filter != nil && !t.cfg.filter(ctx, ri)) {
+	if ri == nil {
+		return ctx
+	}
+	if t.cfg.filter != nil && !t.cfg.filter(ctx, ri) {
+		// A record of its own even so: a call made in another call's
+		// context (a fallback, a middleware) must never find and end that
+		// call's span.
+		ctx, rec := withRecord(ctx, clientKey)
+		rec.skip = true
 		return ctx
 	}
 	t.cfg.raiseStatsLevel(ri)
 	// Kitex calls Start right after recording RPCStart: the span's own start
 	// time is that instant, without a timestamp option to allocate.
-	ctx, sp := t.tracer.Start(ctx, spanName(ri), t.cfg.clientStart...)
+	system, method := rpcmodel.SystemOf(ri), t.cfg.methods.FullMethod(ri)
+	ctx, sp := t.tracer.Start(ctx, spanName(system, method), t.cfg.startOptions(trace.SpanKindClient, system, method)...)
 	if !sp.IsRecording() {
 		// Sampled out: the span (with its not-sampled flag) still travels to
-		// the server; there is nothing to record at Finish.
+		// the server; there is nothing to record at Finish. It needs no
+		// record: its span in ctx tells an outer call's record apart (see
+		// ownRecord).
 		return ctx
 	}
 	if srv := recordFrom(ctx, serverKey); srv != nil && srv.stack != nil {
@@ -89,9 +98,9 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 	}
 	ctx, rec := withRecord(ctx, clientKey)
 	rec.span = sp
+	rec.startMethod = method
 	rec.config = rpcmodel.SnapshotConfig(ri)
 	if isStream(ri) {
-		system, method := rpcmodel.SystemOf(ri), rpcmodel.FullMethodOf(ri)
 		rec.stopAbandon = context.AfterFunc(ctx, func() { t.abandon(ctx, rec, system, method) })
 	}
 	return ctx
@@ -105,6 +114,11 @@ func (t *clientTracer) abandon(ctx context.Context, rec *callRecord, system, met
 		return
 	}
 	errType := rpcmodel.ClassifyError(ctx.Err())
+	if system == rpcmodel.SystemGRPC {
+		// As Finish reports it: the gRPC code name of the failure.
+		c := rpcmodel.Call{Side: rpcmodel.Client, System: system, Outcome: rpcmodel.Failure, ErrorType: errType}
+		errType = c.StatusCode()
+	}
 	rec.span.SetAttributes(semconv.RPCSystemNameKey.String(system), semconv.RPCMethod(method),
 		semconv.ErrorTypeKey.String(errType),
 		MessagesSentKey.Int64(rec.sent.Load()), MessagesRecvKey.Int64(rec.recv.Load()))
@@ -123,8 +137,8 @@ func isStream(ri rpcinfo.RPCInfo) bool {
 
 // Finish ends the span with the attributes derived from the finished call.
 func (t *clientTracer) Finish(ctx context.Context) {
-	rec := recordFrom(ctx, clientKey)
-	if rec == nil || rec.span == nil {
+	rec := ownRecord(ctx)
+	if rec == nil {
 		return
 	}
 	if rec.stopAbandon != nil {
@@ -135,7 +149,7 @@ func (t *clientTracer) Finish(ctx context.Context) {
 	}
 	ri := rpcinfo.GetRPCInfo(ctx)
 	var call rpcmodel.Call
-	rpcmodel.DeriveWith(&call, rpcmodel.Client, ri, nil, &rec.config)
+	t.cfg.methods.DeriveWith(&call, rpcmodel.Client, ri, nil, &rec.config)
 	var extra []attribute.KeyValue
 	if t.cfg.attributes != nil {
 		c := call
@@ -153,7 +167,7 @@ func (t *clientTracer) Finish(ctx context.Context) {
 // each attempt after the first becomes a span event on the call's span.
 func (t *clientTracer) attemptMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
 	return func(ctx context.Context, req, resp interface{}) error {
-		rec := recordFrom(ctx, clientKey)
+		rec := ownRecord(ctx)
 		if rec == nil {
 			return next(ctx, req, resp)
 		}
@@ -168,9 +182,28 @@ func (t *clientTracer) attemptMiddleware(next endpoint.Endpoint) endpoint.Endpoi
 	}
 }
 
+// ownRecord returns the record of the client call whose context ctx is, or
+// nil when that call has no span to record: it was filtered (its record says
+// skip) or sampled out (the record found, if any, is an outer call's, whose
+// span is not the one in ctx).
+func ownRecord(ctx context.Context) *callRecord {
+	rec := recordFrom(ctx, clientKey)
+	if rec == nil || rec.skip || rec.span == nil {
+		return nil
+	}
+	if trace.SpanContextFromContext(ctx).SpanID() != rec.span.SpanContext().SpanID() {
+		return nil
+	}
+	return rec
+}
+
 // clientMeta injects the span context: into TTHeader string headers for
 // unary calls (WriteMeta) and into HTTP/2 metadata on the gRPC transport
 // (OnConnectStream, which Kitex calls for gRPC unary calls and streams).
+// It also does all the work of Kitex's ClientTTHeaderHandler and
+// ClientHTTP2Handler (see internal/kitexmeta): caller identity on both
+// transports, the RPC timeout, the reply's business status and the
+// graceful shutdown's connection-reset mark.
 type clientMeta struct{ cfg *config }
 
 var (
@@ -180,73 +213,48 @@ var (
 
 func (m *clientMeta) WriteMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
 	ri := msg.RPCInfo()
-	if ti := msg.TransInfo(); ti != nil && isTTHeader(ri) {
-		m.cfg.propagators.Inject(ctx, propagation.MapCarrier(ti.TransStrInfo()))
-		// The caller's service name, so the server's record (and its span's
-		// kitex.peer.service) names who called. Kitex's full
-		// ClientTTHeaderHandler writes six such headers; this is the one the
-		// RPC model needs.
-		if from := ri.From(); from != nil && from.ServiceName() != "" {
-			ti.TransIntInfo()[transmeta.FromService] = from.ServiceName()
-		}
+	if ti := msg.TransInfo(); ti != nil && kitexmeta.IsTTHeader(ri) {
+		m.cfg.propagator().Inject(ctx, ttheaderOutgoing{m: ti.TransStrInfo(), metainfo: m.cfg.metainfoWrite})
+		kitexmeta.WriteTTHeader(ri, ti.TransIntInfo())
 	}
 	return ctx, nil
 }
 
-// ReadMeta picks up a business status error from the reply's TTHeader, as
-// Kitex's ClientTTHeaderHandler does, so the client (its caller and its
-// span) sees the handler's business error.
 func (m *clientMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
 	ri := msg.RPCInfo()
-	ti := msg.TransInfo()
-	if ti == nil || !isTTHeader(ri) {
-		return ctx, nil
-	}
-	strInfo := ti.TransStrInfo()
-	if strInfo[bizStatusHeader] == "" { // parsing "" would allocate an error
-		return ctx, nil
-	}
-	bizErr, err := ktransmeta.ParseBizStatusErr(strInfo)
-	if err != nil {
-		return ctx, err
-	}
-	if setter, ok := ri.Invocation().(rpcinfo.InvocationSetter); ok && bizErr != nil {
-		setter.SetBizStatusErr(bizErr)
+	if ti := msg.TransInfo(); ti != nil && kitexmeta.IsTTHeader(ri) {
+		return ctx, kitexmeta.ReadTTHeader(ri, ti.TransStrInfo())
 	}
 	return ctx, nil
 }
 
-// The TTHeader keys a business status error travels under, as Kitex's
-// TTHeader handlers write and read them.
-const (
-	bizStatusHeader  = "biz-status"
-	bizMessageHeader = "biz-message"
-	bizExtraHeader   = "biz-extra"
-)
-
 func (m *clientMeta) OnConnectStream(ctx context.Context) (context.Context, error) {
-	if !isGRPC(rpcinfo.GetRPCInfo(ctx)) {
+	ri := rpcinfo.GetRPCInfo(ctx)
+	if !kitexmeta.IsGRPC(ri) {
 		return ctx, nil
 	}
-	var kv kvCarrier
-	m.cfg.propagators.Inject(ctx, &kv)
-	if len(kv) == 0 {
-		return ctx, nil
+	// A copy: the caller's metadata is never written to.
+	md, ok := metadata.FromOutgoingContext(ctx)
+	if !ok {
+		md = make(metadata.MD, 8)
 	}
-	return metadata.AppendToOutgoingContext(ctx, kv...), nil
+	m.cfg.propagator().Inject(ctx, grpcOutgoing{md: md, metainfo: m.cfg.metainfoWrite})
+	kitexmeta.SetGRPCIdentity(ri, md)
+	return metadata.NewOutgoingContext(ctx, md), nil
 }
 
 func (m *clientMeta) OnReadStream(ctx context.Context) (context.Context, error) {
 	return ctx, nil
 }
 
-func spanName(ri rpcinfo.RPCInfo) string {
-	if m := rpcmodel.FullMethodOf(ri); m != rpcmodel.OtherMethod {
-		return m
+// spanName is the span's name for a call's system and full method.
+func spanName(system, method string) string {
+	if method != rpcmodel.OtherMethod {
+		return method
 	}
 	// The conventions name a span for an unrecognised method after the
 	// RPC system, keeping attacker-chosen names out of span names.
-	return rpcmodel.SystemOf(ri)
+	return system
 }
 
 // startTime is the call's RPCStart, or zero when stats are disabled.
@@ -259,10 +267,3 @@ func startTime(ri rpcinfo.RPCInfo) time.Time {
 	return time.Time{}
 }
 
-func isGRPC(ri rpcinfo.RPCInfo) bool {
-	return ri != nil && ri.Config() != nil && ri.Config().TransportProtocol()&transport.GRPC != 0
-}
-
-func isTTHeader(ri rpcinfo.RPCInfo) bool {
-	return ri != nil && ri.Config() != nil && ri.Config().TransportProtocol()&transport.TTHeader != 0
-}

@@ -3,12 +3,15 @@ package tracing
 import (
 	"context"
 	"os"
+	"reflect"
+	"sync"
 
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/rpcmodel"
@@ -42,11 +45,43 @@ type config struct {
 	keepTransport  bool
 	wireAttributes bool
 	semconv        semconvMode
+	metainfoWrite  bool                                  // client: also write obs-opentelemetry's metainfo form
+	publicEndpoint func(context.Context, rpcinfo.RPCInfo) bool // server: new root, linked to the caller
+	dropBaggage    bool                                  // server: ignore incoming baggage
+	methods        *rpcmodel.Methods
+	knownMethods   []string
 
-	// Span start options built once per Suite: passing a prebuilt slice to
-	// Tracer.Start allocates nothing, building options per call does.
-	clientStart []trace.SpanStartOption
-	serverStart []trace.SpanStartOption
+	// Span start options, built once per kind, system and method: passing a
+	// prebuilt slice to Tracer.Start allocates nothing, building options per
+	// call does. Bounded by the method table (named methods and _OTHER).
+	startOpts sync.Map // startKey -> []trace.SpanStartOption
+}
+
+type startKey struct {
+	kind           trace.SpanKind
+	system, method string
+}
+
+// startOptions are the options a span starts with: its kind, and the
+// attributes a sampler needs (rpc.system.name, rpc.method), as otelgrpc
+// gives them at start.
+func (c *config) startOptions(kind trace.SpanKind, system, method string) []trace.SpanStartOption {
+	k := startKey{kind, system, method}
+	if v, ok := c.startOpts.Load(k); ok {
+		return v.([]trace.SpanStartOption)
+	}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(kind)}
+	if c.semconv&semconvCurrent != 0 {
+		opts = append(opts, trace.WithAttributes(semconv.RPCSystemNameKey.String(system), semconv.RPCMethod(method)))
+	}
+	v, _ := c.startOpts.LoadOrStore(k, opts)
+	return v.([]trace.SpanStartOption)
+}
+
+// newTracer is the Suite's tracer, with the schema URL of the conventions
+// its attributes follow.
+func (c *config) newTracer() trace.Tracer {
+	return c.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(semconv.SchemaURL))
 }
 
 func newConfig(opts []Option) *config {
@@ -54,25 +89,15 @@ func newConfig(opts []Option) *config {
 	for _, o := range opts {
 		o.apply(c)
 	}
-	// Globals are read at construction time, never in init, so a provider set
-	// after this Suite was built does not change it (as in otelgrpc).
+	// The global provider is taken here, but until otel.SetTracerProvider is
+	// called it is OTel's delegate, whose tracers forward to the provider set
+	// later: a Suite built before the provider traces with it once it is set.
+	// The global propagator is looked up the same way, per call (see
+	// propagator), so both follow the globals alike.
 	if c.tracerProvider == nil {
 		c.tracerProvider = otel.GetTracerProvider()
 	}
-	if c.propagators == nil {
-		c.propagators = otel.GetTextMapPropagator()
-		if len(c.propagators.Fields()) == 0 {
-			// Nobody set a global propagator (OTel's default carries no
-			// fields): a client that only adds the Suite must still reach a
-			// server that only adds the Suite, so use W3C.
-			c.propagators = defaultPropagator
-		}
-	}
-	// The RPC system goes on at Finish with the other attributes: giving it
-	// at start (for samplers) costs an allocation per span, since the SDK
-	// copies start attributes into a fresh slice.
-	c.clientStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
-	c.serverStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	c.methods = rpcmodel.NewMethods(rpcmodel.DefaultGenericMethods, c.knownMethods...)
 	return c
 }
 
@@ -98,15 +123,46 @@ func (c *config) statsLevel() stats.Level {
 
 var defaultPropagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
+// unsetPropagator is OTel's global propagator as it is before anybody sets
+// one: a delegate that carries nothing (and forwards to the propagator set
+// later). It is kept only when its type is comparable, as that delegate's
+// (a pointer) is, so comparing it never panics.
+var unsetPropagator = func() propagation.TextMapPropagator {
+	p := otel.GetTextMapPropagator()
+	if t := reflect.TypeOf(p); t != nil && t.Comparable() {
+		return p
+	}
+	return nil
+}()
+
+// propagator is the propagator for this call: WithPropagators' if given,
+// else the global one as it is now; until a global propagator is set, W3C
+// tracecontext + baggage, so a client that only adds the Suite reaches a
+// server that only adds the Suite. A global set to one that carries no
+// fields (OTEL_PROPAGATORS=none) stays none.
+func (c *config) propagator() propagation.TextMapPropagator {
+	if c.propagators != nil {
+		return c.propagators
+	}
+	p := otel.GetTextMapPropagator()
+	if unsetPropagator != nil && reflect.TypeOf(p) == reflect.TypeOf(unsetPropagator) && p == unsetPropagator {
+		return defaultPropagator
+	}
+	return p
+}
+
 // WithTracerProvider sets the TracerProvider spans come from. Default: the
-// global provider at the time the Suite is built.
+// global provider; a Suite built before otel.SetTracerProvider uses the
+// provider set later (OTel's global delegates to it).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) { c.tracerProvider = tp })
 }
 
 // WithPropagators sets the propagator that carries context between hops.
-// Default: the global propagator at the time the Suite is built, or W3C
-// tracecontext + baggage when no global propagator has been set.
+// Default: the global propagator as it is at each call (so one set after
+// the Suite was built applies), or W3C tracecontext + baggage while no
+// global propagator has been set. A global propagator with no fields
+// (OTEL_PROPAGATORS=none) is respected: nothing is propagated.
 func WithPropagators(p propagation.TextMapPropagator) Option {
 	return optionFunc(func(c *config) { c.propagators = p })
 }
@@ -195,4 +251,46 @@ func semconvFromEnv(v string) semconvMode {
 // value has the same syntax ("rpc", "rpc/dup", "rpc/old").
 func WithSemconvOptIn(value string) Option {
 	return optionFunc(func(c *config) { c.semconv = semconvFromEnv(value) })
+}
+
+// WithContribMetainfoWrite makes the client Suite also write the trace
+// context in the form kitex-contrib obs-opentelemetry reads: as Kitex
+// metainfo (RPC_TRANSIT_<field> TTHeader headers, rpc-transit-<field> gRPC
+// metadata) beside the bare headers. Turn it on while servers downstream
+// still run obs-opentelemetry; turn it off once none does (it doubles the
+// propagation headers). The server Suite always reads both forms.
+func WithContribMetainfoWrite() Option {
+	return optionFunc(func(c *config) { c.metainfoWrite = true })
+}
+
+// WithPublicEndpoint makes the server Suite treat every caller as
+// untrusted: each server span starts a new trace, linked to the caller's
+// span context instead of parented by it, as otelgrpc's option of that
+// name does. Use it on services that face the internet.
+func WithPublicEndpoint() Option {
+	return WithPublicEndpointFn(func(context.Context, rpcinfo.RPCInfo) bool { return true })
+}
+
+// WithPublicEndpointFn is WithPublicEndpoint for the calls f returns true
+// for (e.g. by caller service or method). f runs once per call, after the
+// request headers are read; it must not keep ri.
+func WithPublicEndpointFn(f func(ctx context.Context, ri rpcinfo.RPCInfo) bool) Option {
+	return optionFunc(func(c *config) { c.publicEndpoint = f })
+}
+
+// WithDropIncomingBaggage makes the server Suite ignore the baggage callers
+// send: handlers see none, and the calls they make carry only the baggage
+// they add themselves. The trace context is still continued (combine with
+// WithPublicEndpoint to cut that too).
+func WithDropIncomingBaggage() Option {
+	return optionFunc(func(c *config) { c.dropBaggage = true })
+}
+
+// WithKnownMethods names methods that span names and rpc.method report by
+// name even on a generic service (one that answers any method name), beyond
+// the rpcmodel.DefaultGenericMethods such names each generic service of this
+// Suite reports before the rest become _OTHER. Methods a service's IDL
+// declares are always reported by name.
+func WithKnownMethods(names ...string) Option {
+	return optionFunc(func(c *config) { c.knownMethods = append(c.knownMethods, names...) })
 }

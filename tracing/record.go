@@ -26,6 +26,8 @@ type callRecord struct {
 	// provisional: the server span started before Kitex knew the method
 	// (gRPC reads the method after the tracer starts), so Finish renames it.
 	provisional bool
+	// startMethod is the rpc.method the span started with ("" if none).
+	startMethod string
 	config      rpcmodel.ConfigSnapshot // client: the call's configuration at Start
 	sent        atomic.Int64
 	recv        atomic.Int64

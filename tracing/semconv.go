@@ -52,7 +52,10 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 	a := (*bufp)[:0]
 
 	if c.semconv&semconvCurrent != 0 {
-		a = append(a, semconv.RPCSystemNameKey.String(call.System), semconv.RPCMethod(call.FullMethod))
+		if rec == nil || rec.startMethod != call.FullMethod {
+			// Not given at start (see startOptions), or renamed since.
+			a = append(a, semconv.RPCSystemNameKey.String(call.System), semconv.RPCMethod(call.FullMethod))
+		}
 		if call.Method == rpcmodel.OtherMethod && call.OriginalMethod != "" {
 			a = append(a, semconv.RPCMethodOriginal(call.OriginalMethod))
 		}

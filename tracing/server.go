@@ -16,9 +16,11 @@ import (
 	"github.com/cloudwego/kitex/pkg/utils"
 	"github.com/cloudwego/kitex/server"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kitexsuite/suite/internal/kitexmeta"
 	"github.com/kitexsuite/suite/internal/stack"
 	"github.com/kitexsuite/suite/rpcmodel"
 )
@@ -36,8 +38,7 @@ var _ server.Suite = (*ServerSuite)(nil)
 // stream), continuing the trace the caller propagated.
 func NewServerSuite(opts ...Option) *ServerSuite {
 	cfg := newConfig(opts)
-	return &ServerSuite{cfg: cfg, tracer: &serverTracer{cfg: cfg, tracer: cfg.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version)),
-		stack: new(stack.Hint)}}
+	return &ServerSuite{cfg: cfg, tracer: &serverTracer{cfg: cfg, tracer: cfg.newTracer(), stack: new(stack.Hint)}}
 }
 
 // Options implements server.Suite.
@@ -98,22 +99,48 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 	// it did not (Finish's fallback), or to hide a local span the server's
 	// base context might hold.
 	parent := ctx
-	if cur := trace.SpanContextFromContext(ctx); !cur.Equal(rec.remote) {
+	opts := t.cfg.serverStartOptions(ri, rec)
+	if t.cfg.publicEndpoint != nil && t.cfg.publicEndpoint(ctx, ri) {
+		// Untrusted caller: a new trace, linked to the caller's span.
+		parent = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+		opts = append(opts[:len(opts):len(opts)], trace.WithNewRoot())
+		if rec.remote.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: rec.remote}))
+		}
+	} else if cur := trace.SpanContextFromContext(ctx); !cur.Equal(rec.remote) {
 		if rec.remote.IsValid() {
 			parent = trace.ContextWithRemoteSpanContext(ctx, rec.remote)
 		} else {
 			parent = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 		}
 	}
-	name := spanName(ri)
-	rec.provisional = name == rpcmodel.SystemOf(ri)
-	opts := t.cfg.serverStart
 	if st := startTime(ri); !st.IsZero() && !headersFirst(ri) {
 		// A TTHeader span starts after decoding: date it from RPCStart.
 		opts = append(opts[:len(opts):len(opts)], trace.WithTimestamp(st))
 	}
-	ctx, rec.span = t.tracer.Start(parent, name, opts...)
+	ctx, rec.span = t.tracer.Start(parent, spanName(rpcmodel.SystemOf(ri), rec.startMethod), opts...)
 	return ctx
+}
+
+// serverStartOptions names the method for the span's start. On gRPC the
+// tracer starts before Kitex has looked the method up: a method this
+// Suite's table has already named is named from the request path; a first
+// call (or an unknown method) starts provisional, named after the system,
+// and Finish renames it.
+func (c *config) serverStartOptions(ri rpcinfo.RPCInfo, rec *callRecord) []trace.SpanStartOption {
+	system := rpcmodel.SystemOf(ri)
+	method := c.methods.FullMethod(ri)
+	if method == rpcmodel.OtherMethod {
+		if inv := ri.Invocation(); inv != nil && inv.MethodInfo() == nil {
+			if m, ok := c.methods.Named(inv.PackageName(), inv.ServiceName(), inv.MethodName()); ok {
+				method = m
+			} else {
+				rec.provisional = true
+			}
+		}
+	}
+	rec.startMethod = method
+	return c.startOptions(trace.SpanKindServer, system, method)
 }
 
 // middleware starts the span once the request (and its headers) is decoded
@@ -150,7 +177,7 @@ func (t *serverTracer) Finish(ctx context.Context) {
 		return
 	}
 	var call rpcmodel.Call
-	rpcmodel.Derive(&call, rpcmodel.Server, ri, nil)
+	t.cfg.methods.Derive(&call, rpcmodel.Server, ri, nil)
 	if rec.provisional && call.FullMethod != rpcmodel.OtherMethod {
 		rec.span.SetName(call.FullMethod)
 	}
@@ -180,14 +207,15 @@ func (m *serverMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.
 	if ti == nil {
 		return ctx, nil
 	}
-	if ri := msg.RPCInfo(); isTTHeader(ri) {
+	if ri := msg.RPCInfo(); kitexmeta.IsTTHeader(ri) {
 		readTTHeader(ri, ti.TransIntInfo())
 	}
 	strInfo := ti.TransStrInfo()
 	if len(strInfo) == 0 {
 		return ctx, nil
 	}
-	ctx = m.cfg.propagators.Extract(ctx, propagation.MapCarrier(strInfo))
+	// Bare headers, or obs-opentelemetry's metainfo form.
+	ctx = m.cfg.extract(ctx, ttheaderIncoming(strInfo))
 	if rec := recordFrom(ctx, serverKey); rec != nil {
 		rec.remote = trace.SpanContextFromContext(ctx)
 	}
@@ -226,17 +254,17 @@ func readTTHeader(ri rpcinfo.RPCInfo, intInfo map[uint16]string) {
 // for the client to decode.
 func (m *serverMeta) WriteMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
 	ri, ti := msg.RPCInfo(), msg.TransInfo()
-	if ti == nil || !isTTHeader(ri) {
+	if ti == nil || !kitexmeta.IsTTHeader(ri) {
 		return ctx, nil
 	}
 	if inv := ri.Invocation(); inv != nil {
 		if bizErr := inv.BizStatusErr(); bizErr != nil {
 			strInfo := ti.TransStrInfo()
-			strInfo[bizStatusHeader] = strconv.Itoa(int(bizErr.BizStatusCode()))
-			strInfo[bizMessageHeader] = bizErr.BizMessage()
+			strInfo[kitexmeta.BizStatusHeader] = strconv.Itoa(int(bizErr.BizStatusCode()))
+			strInfo[kitexmeta.BizMessageHeader] = bizErr.BizMessage()
 			if extra := bizErr.BizExtra(); len(extra) != 0 {
 				// A map[string]string always encodes.
-				strInfo[bizExtraHeader], _ = utils.Map2JSONStr(extra)
+				strInfo[kitexmeta.BizExtraHeader], _ = utils.Map2JSONStr(extra)
 			}
 		}
 	}
@@ -257,5 +285,15 @@ func (m *serverMeta) OnReadStream(ctx context.Context) (context.Context, error) 
 	if !ok {
 		return ctx, nil
 	}
-	return m.cfg.propagators.Extract(ctx, grpcIncoming(md)), nil
+	return m.cfg.extract(ctx, grpcIncoming(md)), nil
+}
+
+// extract reads the caller's context from carrier; with
+// WithDropIncomingBaggage the baggage is left out.
+func (c *config) extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
+	ctx = c.propagator().Extract(ctx, carrier)
+	if c.dropBaggage {
+		ctx = baggage.ContextWithoutBaggage(ctx)
+	}
+	return ctx
 }

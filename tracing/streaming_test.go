@@ -198,7 +198,7 @@ func TestStreamClientCancelEndsSpans(t *testing.T) {
 	}
 	spans := e.waitSpans(2)
 	cl := kindSpan(t, spans, trace.SpanKindClient)
-	wantAttr(t, cl, "error.type", "canceled")
+	wantAttr(t, cl, "error.type", "CANCELLED") // gRPC: the status code name
 	if cl.Status().Code != codes.Error {
 		t.Errorf("client span status %v, want Error", cl.Status())
 	}
@@ -336,7 +336,7 @@ func TestAbandonedStreamSpanEnds(t *testing.T) {
 	}
 	cancel()
 	cl := kindSpan(t, e.waitSpans(2), trace.SpanKindClient)
-	wantAttr(t, cl, "error.type", "canceled")
+	wantAttr(t, cl, "error.type", "CANCELLED") // gRPC: the status code name
 	wantAttr(t, cl, "rpc.method", "echopb.StreamService/ServerStream")
 	wantAttr(t, cl, "kitex.stream.messages.received", "1")
 	if cl.Status().Code != codes.Error {

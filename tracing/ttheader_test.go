@@ -91,7 +91,7 @@ func (badTimeout) ReadMeta(ctx context.Context, _ remote.Message) (context.Conte
 func TestServerSuiteCallerTimeoutAbsentOrMalformed(t *testing.T) {
 	for name, extra := range map[string][]client.Option{
 		"absent":    nil,
-		"malformed": {client.WithMetaHandler(badTimeout{})},
+		"malformed": {client.WithRPCTimeout(time.Second), client.WithMetaHandler(badTimeout{})},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
@@ -108,8 +108,7 @@ func TestServerSuiteCallerTimeoutAbsentOrMalformed(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = svr.Stop() })
-			opts := append([]client.Option{client.WithHostPorts(svr.Addr), client.WithSuite(tracing.NewClientSuite(e.opt...)),
-				client.WithRPCTimeout(time.Second)}, extra...)
+			opts := append([]client.Option{client.WithHostPorts(svr.Addr), client.WithSuite(tracing.NewClientSuite(e.opt...))}, extra...)
 			c, err := echoservice.NewClient("backend", opts...)
 			if err != nil {
 				t.Fatal(err)
@@ -119,6 +118,53 @@ func TestServerSuiteCallerTimeoutAbsentOrMalformed(t *testing.T) {
 			}
 			if got := time.Duration(timeout.Load()); got != 0 {
 				t.Fatalf("server's RPC timeout is %v, want 0 (the caller sent none it could read)", got)
+			}
+		})
+	}
+}
+
+// The client Suite does Kitex's ClientTTHeaderHandler's and
+// ClientHTTP2Handler's work: the server sees the caller's name on both
+// transports and, on TTHeader, the RPC timeout the caller set.
+func TestClientSuiteSendsIdentityAndTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		codec testservice.Codec
+		tp    transport.Protocol
+	}{{"ttheader", testservice.Thrift, transport.TTHeaderFramed}, {"grpc", testservice.Protobuf, transport.GRPC}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			var caller atomic.Value
+			var timeout atomic.Int64
+			record := server.WithMiddleware(func(next endpoint.Endpoint) endpoint.Endpoint {
+				return func(ctx context.Context, req, resp interface{}) error {
+					ri := rpcinfo.GetRPCInfo(ctx)
+					caller.Store(ri.From().ServiceName())
+					timeout.Store(int64(ri.Config().RPCTimeout()))
+					return next(ctx, req, resp)
+				}
+			})
+			svr, err := testservice.Start("backend", tc.codec, &testservice.Handler{}, server.WithSuite(tracing.NewServerSuite(e.opt...)), record)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = svr.Stop() })
+			fwd, err := testservice.NewForward(tc.codec, "backend", svr.Addr, client.WithSuite(tracing.NewClientSuite(e.opt...)),
+				client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "frontend"}),
+				client.WithRPCTimeout(1500*time.Millisecond), client.WithTransportProtocol(tc.tp))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fwd(context.Background(), &testservice.Request{Message: "hi"}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := caller.Load().(string); got != "frontend" {
+				t.Errorf("server saw caller %q, want frontend", got)
+			}
+			if tc.codec == testservice.Thrift {
+				if got := time.Duration(timeout.Load()); got != 1500*time.Millisecond {
+					t.Errorf("server's RPC timeout %v, want the caller's 1.5s", got)
+				}
 			}
 		})
 	}

@@ -21,7 +21,7 @@ var _ ttstream.HeaderFrameWriteHandler = (*ttstreamClientHeader)(nil)
 
 func (h *ttstreamClientHeader) OnWriteStream(ctx context.Context) (ttstream.IntHeader, ttstream.StrHeader, error) {
 	hdr := ttstream.StrHeader{}
-	h.cfg.propagators.Inject(ctx, propagation.MapCarrier(hdr))
+	h.cfg.propagator().Inject(ctx, propagation.MapCarrier(hdr))
 	return nil, hdr, nil
 }
 
@@ -33,7 +33,7 @@ func (h *ttstreamServerHeader) OnReadStream(ctx context.Context, _ ttstream.IntH
 	if len(hdr) == 0 {
 		return ctx, nil
 	}
-	return h.cfg.propagators.Extract(ctx, propagation.MapCarrier(hdr)), nil
+	return h.cfg.extract(ctx, propagation.MapCarrier(hdr)), nil
 }
 
 // headersFirst reports whether Kitex has read the request headers before
