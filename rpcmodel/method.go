@@ -120,6 +120,17 @@ func (t *Methods) FullMethod(ri rpcinfo.RPCInfo) string {
 	return m
 }
 
+// Named returns the full name of a method the table has already admitted,
+// without admitting anything: for naming a span before Kitex has looked the
+// method up (the gRPC server's tracer starts before that).
+func (t *Methods) Named(pkg, service, method string) (string, bool) {
+	if m := t.names.Load(); m != nil {
+		s, ok := (*m)[methodKey{pkg, service, method}]
+		return s, ok
+	}
+	return "", false
+}
+
 // Declare returns the full name of a method the service's IDL declares
 // (from its ServiceInfo), admitting it.
 func (t *Methods) Declare(pkg, service, method string) string {

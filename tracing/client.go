@@ -266,4 +266,3 @@ func startTime(ri rpcinfo.RPCInfo) time.Time {
 	}
 	return time.Time{}
 }
-

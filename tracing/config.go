@@ -45,9 +45,9 @@ type config struct {
 	keepTransport  bool
 	wireAttributes bool
 	semconv        semconvMode
-	metainfoWrite  bool                                  // client: also write obs-opentelemetry's metainfo form
+	metainfoWrite  bool                                        // client: also write obs-opentelemetry's metainfo form
 	publicEndpoint func(context.Context, rpcinfo.RPCInfo) bool // server: new root, linked to the caller
-	dropBaggage    bool                                  // server: ignore incoming baggage
+	dropBaggage    bool                                        // server: ignore incoming baggage
 	methods        *rpcmodel.Methods
 	knownMethods   []string
 
