@@ -123,7 +123,7 @@ func (c *Call) StatusCode() string {
 	case BizError:
 		return strconv.FormatInt(int64(c.BizCode), 10)
 	}
-	if c.System == SystemGRPC {
+	if c.System == SystemGRPC && c.ErrorType != ErrorTypeException {
 		if code, ok := c.grpcCode(); ok {
 			return grpcCodeName(code)
 		}
@@ -257,19 +257,25 @@ func (t *Methods) DeriveWith(c *Call, side Side, ri rpcinfo.RPCInfo, err error, 
 	}
 	// A transport error wins over a business status, as in Kitex: a call
 	// that timed out is a timeout even if the late reply carried one.
+	var exc error
 	if inv := ri.Invocation(); err == nil && inv != nil {
 		if be := inv.BizStatusErr(); be != nil {
 			err = be
+		} else {
+			exc = exceptionOf(inv)
 		}
 	}
 	c.setError(err, panicked)
+	if exc != nil && c.Outcome == Success {
+		c.Outcome, c.ErrorType, c.Err = Failure, ErrorTypeException, exc
+	}
 	if c.Outcome == Failure && c.Method == OtherMethod && c.OriginalMethod != "" &&
 		(c.ErrorType == ErrorTypeInternal || c.ErrorType == ErrorTypeOther) {
 		// Kitex reports a call to a method the service does not define as a
 		// plain internal exception; name it for what it is.
 		c.ErrorType = ErrorTypeUnknownMethod
 	}
-	if c.Outcome == Failure && c.System == SystemGRPC {
+	if c.Outcome == Failure && c.System == SystemGRPC && c.ErrorType != ErrorTypeException {
 		// The conventions' error.type for a gRPC failure with a status is
 		// the status code name.
 		if code, ok := c.grpcCode(); ok {

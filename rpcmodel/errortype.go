@@ -39,6 +39,7 @@ const (
 	ErrorTypeValidation       = "payload_validation"
 	ErrorTypeInternal         = "internal"  // kerrors.ErrInternalException not covered above
 	ErrorTypeBizError         = "biz_error" // a business status error, when the signal counts it as an error
+	ErrorTypeException        = "exception" // a Thrift exception the IDL declares (see MarkException); same on both sides
 	ErrorTypeOther            = "_OTHER"    // anything else
 )
 
@@ -48,7 +49,7 @@ var ErrorTypes = []string{
 	ErrorTypeHandler, ErrorTypeTimeout, ErrorTypeCanceled, ErrorTypeCircuitBreak, ErrorTypeACL,
 	ErrorTypeOverLimit, ErrorTypeServiceDiscovery, ErrorTypeConnection,
 	ErrorTypeRemote, ErrorTypeUnknownMethod, ErrorTypePanic, ErrorTypeRoute,
-	ErrorTypeValidation, ErrorTypeInternal, ErrorTypeBizError, ErrorTypeOther,
+	ErrorTypeValidation, ErrorTypeInternal, ErrorTypeBizError, ErrorTypeException, ErrorTypeOther,
 }
 
 // ClassifyError maps an RPC error to one of the ErrorType constants, or ""

@@ -19,6 +19,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/stats"
 	"github.com/cloudwego/kitex/transport"
 
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echoexc"
 	"github.com/kitexsuite/suite/rpcmodel"
 )
 
@@ -346,5 +347,26 @@ func TestDeriveKitexSemantics(t *testing.T) {
 	rpcmodel.Derive(&c, rpcmodel.Client, newRI("Echo", true, transport.GRPC), kerrors.ErrRPCTimeout)
 	if c.ErrorType != rpcmodel.ErrorTypeTimeout || c.StatusCode() != "DEADLINE_EXCEEDED" {
 		t.Errorf("gRPC client, local timeout: type %q status %q", c.ErrorType, c.StatusCode())
+	}
+}
+
+// A result struct holding a declared exception marks the call; one holding
+// a success, or none, does not.
+func TestMarkException(t *testing.T) {
+	var c rpcmodel.Call
+	ri := newRI("Echo", true, transport.TTHeader)
+	rpcmodel.MarkException(ri, &echoexc.EchoServiceEchoResult{Err: &echoexc.EchoError{Reason: "x"}})
+	rpcmodel.Derive(&c, rpcmodel.Server, ri, nil)
+	if c.Outcome != rpcmodel.Failure || c.ErrorType != rpcmodel.ErrorTypeException || c.StatusCode() != "exception" {
+		t.Errorf("declared exception: %v %q %q", c.Outcome, c.ErrorType, c.StatusCode())
+	}
+	ok := "fine"
+	for _, res := range []any{&echoexc.EchoServiceEchoResult{Success: &ok}, &echoexc.EchoServiceEchoResult{}, nil, 42} {
+		ri := newRI("Echo", true, transport.TTHeader)
+		rpcmodel.MarkException(ri, res)
+		rpcmodel.Derive(&c, rpcmodel.Server, ri, nil)
+		if c.Outcome != rpcmodel.Success {
+			t.Errorf("result %#v: outcome %v, want success", res, c.Outcome)
+		}
 	}
 }

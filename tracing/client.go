@@ -167,18 +167,18 @@ func (t *clientTracer) Finish(ctx context.Context) {
 // each attempt after the first becomes a span event on the call's span.
 func (t *clientTracer) attemptMiddleware(next endpoint.Endpoint) endpoint.Endpoint {
 	return func(ctx context.Context, req, resp interface{}) error {
-		rec := ownRecord(ctx)
-		if rec == nil {
-			return next(ctx, req, resp)
+		if rec := ownRecord(ctx); rec != nil {
+			if n := rec.attempts.Add(1); n > 1 {
+				// Recorded when the attempt starts: the call's span may
+				// already have ended when a late attempt returns.
+				rec.span.AddEvent("kitex.retry", trace.WithAttributes(attribute.Int("kitex.retry.attempt", int(n))))
+			}
 		}
-		n := rec.attempts.Add(1)
-		if n == 1 {
-			return next(ctx, req, resp)
+		err := next(ctx, req, resp)
+		if err == nil {
+			rpcmodel.MarkException(rpcinfo.GetRPCInfo(ctx), resp)
 		}
-		// Recorded when the attempt starts: the call's span may already have
-		// ended when a late attempt returns.
-		rec.span.AddEvent("kitex.retry", trace.WithAttributes(attribute.Int("kitex.retry.attempt", int(n))))
-		return next(ctx, req, resp)
+		return err
 	}
 }
 

@@ -142,7 +142,8 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 // own fault. On gRPC the conventions list the codes that make a server span
 // Error (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
 // DATA_LOSS); on Kitex's own transports client mistakes (an unknown method,
-// a cancelled call, an ACL or limit rejection) stay Unset.
+// a cancelled call, an ACL or limit rejection) and exceptions the IDL
+// declares (the application's answer, like a gRPC NOT_FOUND) stay Unset.
 func serverFault(call *rpcmodel.Call) bool {
 	if call.System == rpcmodel.SystemGRPC {
 		switch call.StatusCode() {
@@ -152,7 +153,7 @@ func serverFault(call *rpcmodel.Call) bool {
 		return false
 	}
 	switch call.ErrorType {
-	case rpcmodel.ErrorTypeUnknownMethod, rpcmodel.ErrorTypeCanceled,
+	case rpcmodel.ErrorTypeUnknownMethod, rpcmodel.ErrorTypeCanceled, rpcmodel.ErrorTypeException,
 		rpcmodel.ErrorTypeACL, rpcmodel.ErrorTypeOverLimit:
 		return false
 	}

@@ -155,7 +155,11 @@ func (t *serverTracer) middleware(next endpoint.Endpoint) endpoint.Endpoint {
 		case trace.SpanFromContext(ctx) != rec.span:
 			ctx = trace.ContextWithSpan(ctx, rec.span)
 		}
-		return next(ctx, req, resp)
+		err := next(ctx, req, resp)
+		if err == nil {
+			rpcmodel.MarkException(rpcinfo.GetRPCInfo(ctx), resp)
+		}
+		return err
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echoexc"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echottstream"
 )
@@ -145,4 +146,20 @@ func (t *TTStreamImpl) ClientStream(ctx context.Context, st echottstream.EchoSer
 // ServerStream sends req.Hops messages (or until cancelled, for ActionSleep).
 func (t *TTStreamImpl) ServerStream(ctx context.Context, req *echo.EchoRequest, st echottstream.EchoService_ServerStreamServer) error {
 	return t.emit(ctx, fromThrift(req), func(r *Response) error { return st.Send(ctx, toThrift(r)) })
+}
+
+// ExceptionFail is the message ExceptionImpl answers with its declared
+// exception, an echoexc.EchoError with Reason "declared".
+const ExceptionFail = "fail"
+
+// ExceptionImpl is the echoexc service: it echoes the message, or returns
+// the exception its IDL declares for ExceptionFail.
+type ExceptionImpl struct{}
+
+// Echo implements echoexc.EchoService.
+func (*ExceptionImpl) Echo(_ context.Context, message string) (string, error) {
+	if message == ExceptionFail {
+		return "", &echoexc.EchoError{Reason: "declared"}
+	}
+	return message, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cloudwego/kitex/server"
 
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
+	excservice "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echoexc/echoservice"
 	pbecho "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/echoservice"
 	pbstream "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echopb/streamservice"
 	ttstreamservice "github.com/kitexsuite/suite/internal/testservice/kitex_gen/echottstream/echoservice"
@@ -22,9 +23,10 @@ type Codec int
 
 // Codecs of the test service.
 const (
-	Thrift   Codec = iota
-	Protobuf       // Kitex Protobuf / gRPC: EchoService and StreamService
-	TTStream       // Thrift streams over TTHeader streaming
+	Thrift    Codec = iota
+	Protobuf        // Kitex Protobuf / gRPC: EchoService and StreamService
+	TTStream        // Thrift streams over TTHeader streaming
+	Exception       // the Thrift service with a declared exception (echoexc, see ExceptionImpl)
 )
 
 // Server is a running Kitex server on a loopback port.
@@ -68,6 +70,8 @@ func StartOn(ln net.Listener, name string, codec Codec, h *Handler, opts ...serv
 		}
 	case TTStream:
 		svr = ttstreamservice.NewServer(&TTStreamImpl{Handler: h}, opts...)
+	case Exception:
+		svr = excservice.NewServer(&ExceptionImpl{}, opts...)
 	default:
 		_ = ln.Close()
 		return nil, fmt.Errorf("testservice: unknown codec %d", codec)
