@@ -1,12 +1,17 @@
 package tracing_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/server"
+	"github.com/cloudwego/kitex/transport"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -32,45 +37,141 @@ func (r *rawHeaders) Extract(ctx context.Context, _ propagation.TextMapCarrier) 
 }
 func (r *rawHeaders) Fields() []string { return []string{"traceparent", "tracestate", "baggage"} }
 
-// FuzzExtract sends malformed propagation headers over real TTHeader calls:
-// the call must succeed, and the server span must either continue a valid
-// parent or start a fresh trace, never break.
-func FuzzExtract(f *testing.F) {
-	f.Add("00-0102030405060708090a0b0c0d0e0f10-0102030405060708-01", "k=v", "tenant=acme")
-	f.Add("00-00000000000000000000000000000000-0000000000000000-01", "", "")
-	f.Add("ff-0102030405060708090a0b0c0d0e0f10-0102030405060708-01", "=,=,", "a=%zz;;;")
-	f.Add("00-0102030405060708090a0b0c0d0e0f10-0102030405060708", "\x00\xff", "k=\xff\xfe")
-	f.Add("garbage", "a=b,c", "=;=,")
-	f.Add("", "", "k="+string(make([]byte, 9000)))
+// recordUnsampled samples by the parent's flag but records what it does not
+// sample, so the handler can read the parent of an unsampled server span
+// too; the span's sampled flag is still the parent's.
+type recordUnsampled struct{ sdktrace.Sampler }
 
-	tp := sdktrace.NewTracerProvider()
+func (s recordUnsampled) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	r := s.Sampler.ShouldSample(p)
+	if r.Decision == sdktrace.Drop {
+		r.Decision = sdktrace.RecordOnly
+	}
+	return r
+}
+
+// headerSafe drops what HTTP/2 refuses in a header value (the gRPC
+// transport would fail the call before the Suite sees it).
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// FuzzExtract sends propagation headers over real calls into the server
+// Suite (TTHeader, or gRPC metadata). A valid traceparent, built from the
+// fuzzed ids and flags, must be continued: the server span has its trace id,
+// its span id as remote parent, and its sampled flag. Anything else (a
+// wrong-length or all-zero id, or raw garbage the W3C parser rejects) must
+// not fail the call and must start a new root.
+func FuzzExtract(f *testing.F) {
+	tid := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	sid := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	f.Add(tid, sid, byte(1), "", "k=v", "tenant=acme", false)
+	f.Add(tid, sid, byte(0), "", "", "", false)
+	f.Add(tid, sid, byte(3), "", "", "", true)
+	f.Add(tid, sid, byte(0xfe), "", "", "", true) // reserved flag bits: only sampled and random count
+	f.Add(make([]byte, 16), sid, byte(1), "", "", "", false)
+	f.Add(tid, make([]byte, 8), byte(1), "", "", "", true)
+	f.Add(tid[:15], sid, byte(1), "", "", "", false)
+	f.Add(tid, append(sid, 9), byte(1), "", "", "", true)
+	f.Add(tid, sid, byte(1), "ff-0102030405060708090a0b0c0d0e0f10-0102030405060708-01", "=,=,", "a=%zz;;;", false)
+	f.Add(tid, sid, byte(1), "00-0102030405060708090a0b0c0d0e0f10-0102030405060708", "\x00\xff", "k=\xff\xfe", false)
+	f.Add(tid, sid, byte(1), "00-0102030405060708090A0B0C0D0E0F10-0102030405060708-01", "", "", true) // upper case
+	f.Add(tid, sid, byte(1), "00-0102030405060708090a0b0c0d0e0f10-0102030405060708-09", "", "", false)
+	f.Add(tid, sid, byte(1), "01-0102030405060708090a0b0c0d0e0f10-0102030405060708-01-future", "", "", true)
+	f.Add(tid, sid, byte(1), "garbage", "a=b,c", "=;=,", false)
+	f.Add(tid, sid, byte(1), "", "", "k="+string(make([]byte, 9000)), false)
+
+	base := sdktrace.ParentBased(sdktrace.AlwaysSample())
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(recordUnsampled{base}))
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-	var serverTrace atomic.Value // trace.SpanContext seen by the handler
-	h := &testservice.Handler{TraceID: func(ctx context.Context) string {
-		serverTrace.Store(trace.SpanContextFromContext(ctx))
-		return ""
-	}}
-	svr, err := testservice.Start("fuzz", testservice.Thrift, h,
+	svr, err := testservice.Start("fuzz", testservice.Thrift, &testservice.Handler{TraceID: seenSpan},
 		server.WithSuite(tracing.NewServerSuite(tracing.WithTracerProvider(tp), tracing.WithPropagators(prop))))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = svr.Stop(); _ = tp.Shutdown(context.Background()) })
 	raw := &rawHeaders{}
-	c, err := echoservice.NewClient("fuzz", client.WithHostPorts(svr.Addr),
-		client.WithSuite(tracing.NewClientSuite(tracing.WithTracerProvider(tp), tracing.WithPropagators(raw))))
-	if err != nil {
-		f.Fatal(err)
+	clients := map[bool]echoservice.Client{}
+	for _, overGRPC := range []bool{false, true} {
+		// A timeout turns a call that never returns into a failure with its input.
+		opts := []client.Option{client.WithHostPorts(svr.Addr), client.WithRPCTimeout(5 * time.Second),
+			client.WithSuite(tracing.NewClientSuite(tracing.WithTracerProvider(tp), tracing.WithPropagators(raw)))}
+		if overGRPC {
+			opts = append(opts, client.WithTransportProtocol(transport.GRPC))
+		}
+		c, err := echoservice.NewClient("fuzz", opts...)
+		if err != nil {
+			f.Fatal(err)
+		}
+		clients[overGRPC] = c
 	}
 
-	f.Fuzz(func(t *testing.T, traceparent, tracestate, bag string) {
-		raw.next.Store(&[3]string{traceparent, tracestate, bag})
-		serverTrace.Store(trace.SpanContext{})
-		if _, err := c.Echo(context.Background(), &echo.EchoRequest{Message: "fuzz"}); err != nil {
-			t.Fatalf("call with traceparent=%q tracestate=%q baggage=%q failed: %v", traceparent, tracestate, bag, err)
+	f.Fuzz(func(t *testing.T, traceID, spanID []byte, flags byte, rawTraceparent, tracestate, bag string, overGRPC bool) {
+		// Version 00 defines two flags (sampled, random); OTel rejects the
+		// reserved bits, so those reach the server only through the raw form.
+		traceparent := fmt.Sprintf("00-%x-%x-%02x", traceID, spanID, flags&0x03)
+		valid := len(traceID) == 16 && len(spanID) == 8 && !allZero(traceID) && !allZero(spanID)
+		var want trace.SpanContext
+		if valid {
+			var cfg trace.SpanContextConfig
+			copy(cfg.TraceID[:], traceID)
+			copy(cfg.SpanID[:], spanID)
+			cfg.TraceFlags = trace.TraceFlags(flags) & trace.FlagsSampled
+			want = trace.NewSpanContext(cfg)
 		}
-		if sc := serverTrace.Load().(trace.SpanContext); !sc.IsValid() {
-			t.Fatalf("server span context invalid for traceparent=%q", traceparent)
+		if rawTraceparent != "" {
+			// What a valid raw header holds is the W3C parser's business,
+			// not the Suite's: the oracle is the propagator itself.
+			traceparent = rawTraceparent
+			want = trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
+				propagation.MapCarrier{"traceparent": rawTraceparent}))
+			valid = want.IsValid()
+		}
+		if overGRPC {
+			traceparent, tracestate, bag = headerSafe(traceparent), headerSafe(tracestate), headerSafe(bag)
+			if rawTraceparent != "" {
+				want = trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
+					propagation.MapCarrier{"traceparent": traceparent}))
+				valid = want.IsValid()
+			}
+		}
+		raw.next.Store(&[3]string{traceparent, tracestate, bag})
+		resp, err := clients[overGRPC].Echo(context.Background(), &echo.EchoRequest{Message: "fuzz"})
+		if err != nil {
+			t.Fatalf("call (gRPC %v) with traceparent=%q tracestate=%q baggage=%q failed: %v", overGRPC, traceparent, tracestate, bag, err)
+		}
+		if len(resp.TraceIds) != 1 {
+			t.Fatalf("handler reported %v, want one view", resp.TraceIds)
+		}
+		got := viewOf(t, resp.TraceIds[0])
+		if got.Parent == "" {
+			t.Fatalf("traceparent=%q: the handler's context holds no server span: %+v", traceparent, got)
+		}
+		if valid {
+			if got.Trace != want.TraceID().String() || got.Parent != want.SpanID().String() || !got.ParentRemote {
+				t.Fatalf("traceparent=%q (gRPC %v): server span %+v, want trace %s under remote parent %s",
+					traceparent, overGRPC, got, want.TraceID(), want.SpanID())
+			}
+			if got.Sampled != want.IsSampled() {
+				t.Fatalf("traceparent=%q: server span sampled %v, want the caller's %v", traceparent, got.Sampled, want.IsSampled())
+			}
+			return
+		}
+		if got.Parent != (trace.SpanID{}).String() || got.ParentRemote {
+			t.Fatalf("invalid traceparent=%q (gRPC %v): server span %+v, want a new root", traceparent, overGRPC, got)
+		}
+		if len(traceID) == 16 && got.Trace == fmt.Sprintf("%x", traceID) {
+			t.Fatalf("invalid traceparent=%q: the new root kept the rejected trace id %x", traceparent, traceID)
+		}
+		if !got.Sampled {
+			t.Fatalf("invalid traceparent=%q: a new root is sampled under the parent-based sampler, got %+v", traceparent, got)
 		}
 	})
 }
+
+func allZero(b []byte) bool { return len(bytes.Trim(b, "\x00")) == 0 }

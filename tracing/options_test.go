@@ -3,6 +3,7 @@ package tracing_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
@@ -62,20 +63,88 @@ func TestSemconvOptIn(t *testing.T) {
 	}
 }
 
+// A server whose filter rejects the call records no span, yet what its
+// handler calls continues the caller's trace, parented by the caller's
+// client span; a client whose filter rejects the call records none either
+// and still propagates that context.
 func TestFilterSkipsSpansButKeepsPropagating(t *testing.T) {
-	skipHealth := tracing.WithFilter(func(_ context.Context, ri rpcinfo.RPCInfo) bool {
+	skipEcho := tracing.WithFilter(func(_ context.Context, ri rpcinfo.RPCInfo) bool {
 		return ri.Invocation().MethodName() != "Echo"
 	})
-	e := newEnv(t, skipHealth)
-	c, _ := e.oneHop()
-	ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
-	if _, err := c.Echo(ctx, &echo.EchoRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	root.End()
-	spans := e.waitSpans(1)
-	if len(spans) != 1 || spans[0].Name() != "root" {
-		t.Fatalf("filtered calls must not produce spans, got %v", names(spans))
+	for _, tc := range []struct {
+		name             string
+		filterNextClient bool
+	}{{"next_client_traced", false}, {"next_client_filtered", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			// Installed before the Suites, the signal finishes after them: a
+			// token per server means its Suite is done with the call.
+			finished := testservice.NewFinishSignal(2)
+			backend, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: seenSpan},
+				server.WithTracer(finished), server.WithSuite(tracing.NewServerSuite(e.opt...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = backend.Stop() })
+			nextOpts := e.opt
+			if tc.filterNextClient {
+				nextOpts = append(nextOpts[:len(nextOpts):len(nextOpts)], skipEcho)
+			}
+			toBackend, err := testservice.NewForward(testservice.Thrift, "backend", backend.Addr, client.WithSuite(tracing.NewClientSuite(nextOpts...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			frontend, err := testservice.Start("frontend", testservice.Thrift, &testservice.Handler{Next: toBackend, TraceID: seenSpan},
+				server.WithTracer(finished), server.WithSuite(tracing.NewServerSuite(append(e.opt, skipEcho)...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = frontend.Stop() })
+			call, err := testservice.NewForward(testservice.Thrift, "frontend", frontend.Addr, client.WithSuite(tracing.NewClientSuite(e.opt...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+			resp, err := call(ctx, &testservice.Request{Hops: 1})
+			root.End()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := finished.Wait(2, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			// Client spans end before their call returns: every span is in.
+			spans := e.rec.Ended()
+			want := 4 // root, caller's client span, next client span, backend's server span
+			if tc.filterNextClient {
+				want = 3
+			}
+			if len(spans) != want {
+				t.Fatalf("got %d spans, want %d (none for the filtered calls): %s", len(spans), want, tree(spans))
+			}
+			callerSpan := childOf(t, spans, trace.SpanKindClient, root.SpanContext())
+			if len(resp.TraceIDs) != 2 {
+				t.Fatalf("handlers reported %v, want both hops", resp.TraceIDs)
+			}
+			// The frontend's handler holds the caller's context as it arrived.
+			front := viewOf(t, resp.TraceIDs[0])
+			if front.Trace != callerSpan.SpanContext().TraceID().String() || front.Span != callerSpan.SpanContext().SpanID().String() {
+				t.Errorf("filtered server's handler saw %+v, want the caller's client span %s", front, callerSpan.SpanContext().SpanID())
+			}
+			next := callerSpan
+			if !tc.filterNextClient {
+				next = childOf(t, spans, trace.SpanKindClient, callerSpan.SpanContext())
+				if !next.Parent().IsRemote() {
+					t.Errorf("next client span's parent is local, want the caller's remote span")
+				}
+			}
+			sv := kindSpan(t, spans, trace.SpanKindServer)
+			if sv.Parent().SpanID() != next.SpanContext().SpanID() || sv.SpanContext().TraceID() != root.SpanContext().TraceID() {
+				t.Errorf("backend's server span parent %v, want %s in the caller's trace: %s", sv.Parent(), next.SpanContext().SpanID(), tree(spans))
+			}
+			wantHandlerSaw(t, resp.TraceIDs[1], sv)
+		})
 	}
 }
 
@@ -171,7 +240,7 @@ func TestClientTransport(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tracing.WithWireAttributes())
-			svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: traceIDOf},
+			svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{TraceID: seenSpan},
 				server.WithSuite(tracing.NewServerSuite(e.opt...)))
 			if err != nil {
 				t.Fatal(err)
@@ -187,10 +256,17 @@ func TestClientTransport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cl := kindSpan(t, e.waitSpans(2), trace.SpanKindClient)
+			spans := e.waitSpans(2)
+			cl, sv := kindSpan(t, spans, trace.SpanKindClient), kindSpan(t, spans, trace.SpanKindServer)
 			wantAttr(t, cl, "kitex.transport", tc.wantTransport)
-			if got := resp.TraceIds[0] == cl.SpanContext().TraceID().String(); got != tc.propagates {
-				t.Errorf("server continued the client's trace: %v, want %v", got, tc.propagates)
+			wantHandlerSaw(t, resp.TraceIds[0], sv)
+			seen := viewOf(t, resp.TraceIds[0])
+			continued := seen.Trace == cl.SpanContext().TraceID().String() && seen.Parent == cl.SpanContext().SpanID().String()
+			if continued != tc.propagates {
+				t.Errorf("handler saw %+v; continues the client span %s: %v, want %v", seen, cl.SpanContext().SpanID(), continued, tc.propagates)
+			}
+			if !tc.propagates && sv.Parent().IsValid() {
+				t.Errorf("server span parent %v, want a new root", sv.Parent())
 			}
 		})
 	}
@@ -212,8 +288,8 @@ func TestFilteredNestedClientLeavesServerSpanAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frontend, err := testservice.Start("frontend", testservice.Thrift, &testservice.Handler{Next: toBackend},
-		server.WithSuite(tracing.NewServerSuite(e.opt...)))
+	frontend, err := testservice.Start("frontend", testservice.Thrift, &testservice.Handler{Next: toBackend, TraceID: seenSpan},
+		server.WithTracer(e.finished), server.WithSuite(tracing.NewServerSuite(e.opt...)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,10 +300,14 @@ func TestFilteredNestedClientLeavesServerSpanAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call(context.Background(), &testservice.Request{Hops: 1}); err != nil {
+	resp, err := call(context.Background(), &testservice.Request{Hops: 1})
+	if err != nil {
 		t.Fatal(err)
 	}
-	spans := e.waitSpans(2) // the outer client span and the frontend's server span
+	// The outer client span (a root) and the frontend's server span, its
+	// child, whose handler sees it; the filtered call adds none.
+	spans := e.waitChain(1)
+	wantChain(t, spans, trace.SpanContext{}, resp.TraceIDs, 1)
 	sv := kindSpan(t, spans, trace.SpanKindServer)
 	wantAttr(t, sv, "kitex.peer.service", "client")
 	if _, ok := attr(sv, "network.peer.address"); !ok {

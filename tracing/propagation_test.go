@@ -2,9 +2,13 @@ package tracing_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/remote"
+	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/metadata"
+	"github.com/cloudwego/kitex/server"
 	"github.com/cloudwego/kitex/transport"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/trace"
@@ -15,85 +19,48 @@ import (
 
 var grpcTransport = []client.Option{client.WithTransportProtocol(transport.GRPC)}
 
+// Every span of a call through a chain has exactly the parent it should:
+// the caller's span, then client, server, client, server... by span id, in
+// one trace; each handler sees its own server span and the baggage
+// reaches the last hop.
 func TestThreeHopChainOneTrace(t *testing.T) {
+	thrift := func(name string) hop { return hop{name, testservice.Thrift, nil} }
 	cases := []struct {
-		name string
-		hops []hop
+		name       string
+		hops       []hop
+		callerSpan bool // false: the first client span is a root
 	}{
-		{"thrift_ttheader", []hop{{"frontend", testservice.Thrift, nil}, {"backend", testservice.Thrift, nil}}},
-		{"kitex_protobuf", []hop{{"frontend", testservice.Protobuf, nil}, {"backend", testservice.Protobuf, nil}}},
-		{"grpc", []hop{{"frontend", testservice.Protobuf, grpcTransport}, {"backend", testservice.Protobuf, grpcTransport}}},
-		{"thrift_then_grpc", []hop{{"frontend", testservice.Thrift, nil}, {"backend", testservice.Protobuf, grpcTransport}}},
-		{"thrift_over_grpc", []hop{{"frontend", testservice.Thrift, grpcTransport}, {"backend", testservice.Thrift, nil}}},
+		{"thrift_ttheader", []hop{thrift("frontend"), thrift("backend")}, true},
+		{"kitex_protobuf", []hop{{"frontend", testservice.Protobuf, nil}, {"backend", testservice.Protobuf, nil}}, true},
+		{"grpc", []hop{{"frontend", testservice.Protobuf, grpcTransport}, {"backend", testservice.Protobuf, grpcTransport}}, true},
+		{"thrift_then_grpc", []hop{thrift("frontend"), {"backend", testservice.Protobuf, grpcTransport}}, true},
+		{"thrift_over_grpc", []hop{{"frontend", testservice.Thrift, grpcTransport}, thrift("backend")}, true},
+		{"thrift_grpc_thrift", []hop{thrift("frontend"), {"middle", testservice.Protobuf, grpcTransport}, thrift("backend")}, true},
+		{"no_caller_span", []hop{thrift("frontend"), thrift("middle"), thrift("backend")}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			call := e.chain(tc.hops...)
 
-			ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+			ctx, root := context.Background(), trace.SpanFromContext(context.Background()) // no span
+			if tc.callerSpan {
+				ctx, root = e.tp.Tracer("test").Start(ctx, "root")
+			}
 			member, _ := baggage.NewMember("tenant", "acme")
 			bag, _ := baggage.New(member)
-			ctx = baggage.ContextWithBaggage(ctx, bag)
-			resp, err := call(ctx, &testservice.Request{Message: "hi", Hops: 1})
+			resp, err := call(baggage.ContextWithBaggage(ctx, bag), &testservice.Request{Message: "hi", Hops: int32(len(tc.hops) - 1)})
 			root.End()
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := root.SpanContext().TraceID().String()
-			if len(resp.TraceIDs) != 2 || resp.TraceIDs[0] != want || resp.TraceIDs[1] != want {
-				t.Fatalf("handlers saw trace ids %v, want %s on both hops", resp.TraceIDs, want)
-			}
 			if resp.Baggage["tenant"] != "acme" {
 				t.Fatalf("last hop saw baggage %v, want tenant=acme", resp.Baggage)
 			}
-
-			spans := e.waitSpans(5) // root, 2 client, 2 server
-			clients, servers := byKind(spans, trace.SpanKindClient), byKind(spans, trace.SpanKindServer)
-			if len(clients) != 2 || len(servers) != 2 {
-				t.Fatalf("got %d client and %d server spans, want 2 and 2", len(clients), len(servers))
-			}
-			// client(root) -> server(frontend) -> client -> server(backend)
-			parentOf := map[trace.SpanID]trace.SpanID{}
-			for _, s := range spans {
-				if s.SpanContext().TraceID().String() != want {
-					t.Fatalf("span %q has trace id %s, want %s", s.Name(), s.SpanContext().TraceID(), want)
-				}
-				parentOf[s.SpanContext().SpanID()] = s.Parent().SpanID()
-			}
-			for _, s := range servers {
-				p := s.Parent()
-				if !p.IsRemote() {
-					t.Errorf("server span %q parent is not remote", s.Name())
-				}
-				if !isClientSpan(clients, p.SpanID()) {
-					t.Errorf("server span %q parent %s is not a client span", s.Name(), p.SpanID())
-				}
-			}
-			firstClient := findByParent(clients, root.SpanContext().SpanID())
-			if firstClient == nil {
-				t.Fatal("no client span is a child of the root span")
-			}
+			caller := root.SpanContext() // invalid without a caller span
+			wantChain(t, e.waitChain(len(tc.hops)), caller, resp.TraceIDs, len(tc.hops))
 		})
 	}
-}
-
-func isClientSpan(clients []sdkSpan, id trace.SpanID) bool {
-	for _, c := range clients {
-		if c.SpanContext().SpanID() == id {
-			return true
-		}
-	}
-	return false
-}
-
-func findByParent(spans []sdkSpan, parent trace.SpanID) sdkSpan {
-	for _, s := range spans {
-		if s.Parent().SpanID() == parent {
-			return s
-		}
-	}
-	return nil
 }
 
 // With no propagator configured anywhere (OTel's global one carries no
@@ -110,7 +77,87 @@ func TestDefaultPropagatorIsW3C(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.TraceIDs[0] != root.SpanContext().TraceID().String() || resp.Baggage["tenant"] != "acme" {
-		t.Fatalf("server saw trace %v baggage %v, want %s and tenant=acme", resp.TraceIDs, resp.Baggage, root.SpanContext().TraceID())
+	if resp.Baggage["tenant"] != "acme" {
+		t.Fatalf("server saw baggage %v, want tenant=acme", resp.Baggage)
 	}
+	wantChain(t, e.waitChain(1), root.SpanContext(), resp.TraceIDs, 1)
+}
+
+// stale is a traceparent of another trace, as a gateway forwarding its own
+// caller's headers leaves in the outgoing gRPC metadata.
+const stale = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+// The client Suite sets the outgoing traceparent, never appends it: the
+// server reads the first value, so a stale one already in the metadata
+// (appended, set, or under another case) would win. The caller's own
+// metadata is left as it was.
+func TestGRPCOutgoingTraceparentReplaced(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		md   metadata.MD // set with NewOutgoingContext; nil: appended
+	}{
+		{"appended", nil},
+		{"set", metadata.Pairs("traceparent", stale)},
+		{"other_case", metadata.MD{"Traceparent": {stale}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			call := e.chain(hop{"backend", testservice.Protobuf, grpcTransport})
+			ctx, root := e.tp.Tracer("test").Start(context.Background(), "root")
+			if tc.md == nil {
+				ctx = metadata.AppendToOutgoingContext(ctx, "traceparent", stale)
+			} else {
+				ctx = metadata.NewOutgoingContext(ctx, tc.md)
+			}
+			resp, err := call(ctx, &testservice.Request{Message: "hi"})
+			root.End()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantChain(t, e.waitChain(1), root.SpanContext(), resp.TraceIDs, 1)
+			md, _ := metadata.FromOutgoingContext(ctx)
+			intact := len(md) == 1
+			for k, v := range md {
+				intact = intact && strings.EqualFold(k, "traceparent") && len(v) == 1 && v[0] == stale
+			}
+			if !intact {
+				t.Errorf("the caller's outgoing metadata is now %v, want only the stale traceparent it set", md)
+			}
+		})
+	}
+}
+
+// gRPC metadata keys are case-insensitive: the server Suite reads a
+// "Traceparent" key. HTTP/2 delivers keys in lower case, so the key comes
+// from a meta handler ahead of the Suite that rebuilds the metadata (as a
+// proxy layer copying canonical HTTP headers might).
+func TestGRPCIncomingKeysCaseInsensitive(t *testing.T) {
+	e := newEnv(t)
+	canonical := remote.NewCustomMetaHandler(remote.WithOnReadStream(func(ctx context.Context) (context.Context, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		out := metadata.MD{}
+		for k, v := range md {
+			if k == "traceparent" {
+				k = "Traceparent"
+			}
+			out[k] = v
+		}
+		return metadata.NewIncomingContext(ctx, out), nil
+	}))
+	svr, err := testservice.Start("backend", testservice.Protobuf, &testservice.Handler{TraceID: seenSpan},
+		server.WithMetaHandler(canonical), server.WithTracer(e.finished), server.WithSuite(tracing.NewServerSuite(e.opt...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svr.Stop() })
+	call, err := testservice.NewForward(testservice.Protobuf, "backend", svr.Addr,
+		append([]client.Option{client.WithSuite(tracing.NewClientSuite(e.opt...))}, grpcTransport...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := call(context.Background(), &testservice.Request{Message: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChain(t, e.waitChain(1), trace.SpanContext{}, resp.TraceIDs, 1)
 }
