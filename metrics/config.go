@@ -41,15 +41,22 @@ var DefaultSizeBuckets = prometheus.ExponentialBuckets(64, 4, 8) // 64 B .. 1 Mi
 // reports before the rest become _OTHER.
 const DefaultPeerLimit = 100
 
+// DefaultBizStatusCodeLimit is how many distinct business status codes a
+// Suite reports as status_code (rpc.response.status_code) before the rest
+// become _OTHER.
+const DefaultBizStatusCodeLimit = 50
+
 type config struct {
 	registerer     prometheus.Registerer
 	meterProvider  metric.MeterProvider
 	buckets        []float64
 	native         bool
 	sizes          bool
+	sizeBuckets    []float64
 	filter         Filter
-	peerAllow      []string
+	peerAllow      []string // nil: no allow-list; empty: admit none
 	peerLimit      int
+	bizCodeLimit   int
 	services       []*serviceinfo.ServiceInfo
 	monitorCompat  bool
 	compatBuckets  []float64
@@ -60,8 +67,9 @@ type config struct {
 
 func newConfig(opts []Option) *config {
 	// Copies: the defaults are exported slices a caller could change.
-	c := &config{buckets: slices.Clone(DefaultBuckets), peerLimit: DefaultPeerLimit, compatBuckets: slices.Clone(monitorPrometheusBuckets),
-		exemplarEvery: DefaultExemplarInterval}
+	c := &config{buckets: slices.Clone(DefaultBuckets), sizeBuckets: slices.Clone(DefaultSizeBuckets),
+		peerLimit: DefaultPeerLimit, bizCodeLimit: DefaultBizStatusCodeLimit,
+		compatBuckets: slices.Clone(monitorPrometheusBuckets), exemplarEvery: DefaultExemplarInterval}
 	c.setSemconv(os.Getenv("OTEL_SEMCONV_STABILITY_OPT_IN"))
 	for _, o := range opts {
 		o.apply(c)
@@ -120,15 +128,27 @@ func WithFilter(f Filter) Option {
 }
 
 // WithPeerAllowList reports only these caller (server) or callee (client)
-// names; any other becomes _OTHER.
+// names; any other becomes _OTHER. It replaces WithPeerLimit. An empty list
+// admits no name: every named peer is _OTHER.
 func WithPeerAllowList(names ...string) Option {
-	return optionFunc(func(c *config) { c.peerAllow = names })
+	// Never nil, so that an empty list still switches the allow-list on.
+	allow := append(make([]string, 0, len(names)), names...)
+	return optionFunc(func(c *config) { c.peerAllow = allow })
 }
 
 // WithPeerLimit reports the first n distinct peer names and _OTHER for the
 // rest (default DefaultPeerLimit). 0 reports none: every peer is _OTHER.
 func WithPeerLimit(n int) Option {
 	return optionFunc(func(c *config) { c.peerLimit = n })
+}
+
+// WithBizStatusCodeLimit reports the first n distinct business status
+// codes as the status_code label (rpc.response.status_code attribute) and
+// _OTHER for the rest (default DefaultBizStatusCodeLimit): a business code
+// is whatever number the handler chose. 0 reports none. "OK", gRPC code
+// names and error types are fixed sets and always reported.
+func WithBizStatusCodeLimit(n int) Option {
+	return optionFunc(func(c *config) { c.bizCodeLimit = n })
 }
 
 // WithServiceInfo pre-creates zero-valued Prometheus series for every

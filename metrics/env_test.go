@@ -40,10 +40,16 @@ func (e *env) waitServer(n int) {
 // handlers, as Kitex documents; the env sets them up like a user would.
 func newEnv(t *testing.T, serverOpts []server.Option, clientOpts []client.Option) *env {
 	t.Helper()
+	return newEnvWith(t, &testservice.Handler{}, serverOpts, clientOpts)
+}
+
+// newEnvWith is newEnv with the server's handler h.
+func newEnvWith(t *testing.T, h *testservice.Handler, serverOpts []server.Option, clientOpts []client.Option) *env {
+	t.Helper()
 	finished := testservice.NewFinishSignal(100000)
 	serverOpts = append([]server.Option{server.WithTracer(finished),
 		server.WithMetaHandler(transmeta.ServerTTHeaderHandler)}, serverOpts...)
-	svr, err := testservice.Start("backend", testservice.Thrift, &testservice.Handler{}, serverOpts...)
+	svr, err := testservice.Start("backend", testservice.Thrift, h, serverOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}

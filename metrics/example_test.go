@@ -45,6 +45,6 @@ func Example() {
 		}
 	}
 	// Output:
-	// kitex_client_calls_total{callee="echo",error_type="",method="echo.EchoService/Echo",outcome="success",rpc_system="kitex"} 3
-	// kitex_server_calls_total{caller="",error_type="",method="echo.EchoService/Echo",outcome="success",rpc_system="kitex"} 3
+	// kitex_client_calls_total{callee="echo",error_type="",method="echo.EchoService/Echo",outcome="success",rpc_system="kitex",status_code="OK"} 3
+	// kitex_server_calls_total{caller="",error_type="",method="echo.EchoService/Echo",outcome="success",rpc_system="kitex",status_code="OK"} 3
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"strconv"
 	"testing"
 
 	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/kerrors"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/transmeta"
 	"github.com/cloudwego/kitex/server"
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echoextra"
@@ -123,7 +126,7 @@ func TestFilterAndPrecreatedSeries(t *testing.T) {
 	skipEcho := metrics.WithFilter(func(_ context.Context, ri rpcinfo.RPCInfo) bool { return ri.Invocation().MethodName() != "Echo" })
 	s := metrics.NewServerSuite(metrics.WithRegisterer(reg), metrics.WithServiceInfo(echoservice.NewServiceInfo()))
 	for _, method := range []string{"echo.EchoService/Echo", "echo.EchoService/BidiStream", "echo.EchoService/ServerStream"} {
-		if got := counterValue(series(t, family(t, reg, "kitex_server_calls_total"), map[string]string{"method": method, "outcome": "success"})); got != 0 {
+		if got := counterValue(series(t, family(t, reg, "kitex_server_calls_total"), map[string]string{"method": method, "outcome": "success", "status_code": "OK"})); got != 0 {
 			t.Errorf("pre-created %s = %v, want 0", method, got)
 		}
 	}
@@ -139,5 +142,53 @@ func TestFilterAndPrecreatedSeries(t *testing.T) {
 	}
 	if got := counterValue(series(t, family(t, reg, "kitex_server_calls_total"), map[string]string{"method": echoMethod, "caller": "frontend", "outcome": "success"})); got != 1 {
 		t.Errorf("unfiltered Suite counted %v, want 1", got)
+	}
+}
+
+// An explicit empty allow-list admits no peer: every named caller is _OTHER.
+func TestEmptyPeerAllowListAdmitsNone(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(metrics.WithRegisterer(reg), metrics.WithPeerAllowList()))}, nil)
+	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitServer(1)
+	m := series(t, family(t, reg, "kitex_server_calls_total"), map[string]string{"outcome": "success"})
+	if got := labelValue(m, "caller"); got != "_OTHER" {
+		t.Errorf("caller %q under an empty allow-list, want _OTHER", got)
+	}
+}
+
+// bizCodeHandler answers each request with the business status code its
+// message names (the server's handler forwards one hop to it).
+var bizCodeHandler = &testservice.Handler{Next: func(_ context.Context, req *testservice.Request) (*testservice.Response, error) {
+	code, err := strconv.Atoi(req.Message)
+	if err != nil {
+		return nil, err
+	}
+	return nil, kerrors.NewBizStatusError(int32(code), "chosen by the handler")
+}}
+
+// Business codes are the handler's to choose: past the limit, _OTHER.
+func TestBizStatusCodeLimit(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	opts := []metrics.Option{metrics.WithRegisterer(reg), metrics.WithBizStatusCodeLimit(2)}
+	e := newEnvWith(t, bizCodeHandler, []server.Option{server.WithSuite(metrics.NewServerSuite(opts...))},
+		[]client.Option{client.WithSuite(metrics.NewClientSuite(opts...))})
+	for _, code := range []string{"7", "8", "9", "7", "1000"} {
+		if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{Message: code, Hops: 1}); err == nil {
+			t.Fatalf("code %s: want a business error", code)
+		}
+		e.waitServer(1) // in order: the first two codes seen are admitted
+	}
+	want := map[string]float64{"7": 2, "8": 1, "_OTHER": 2}
+	for _, side := range []string{"client", "server"} {
+		got := map[string]float64{}
+		for _, m := range family(t, reg, "kitex_"+side+"_calls_total").GetMetric() {
+			got[labelValue(m, "status_code")] += counterValue(m)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s calls by status_code = %v, want %v", side, got, want)
+		}
 	}
 }

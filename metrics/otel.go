@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -29,6 +30,7 @@ const (
 // otelBackend holds one side's OTel instruments.
 type otelBackend struct {
 	cfg      *config
+	side     rpcmodel.Side
 	duration metric.Float64Histogram // rpc.{side}.call.duration, seconds
 	old      metric.Float64Histogram // rpc.{side}.duration, ms (rpc/old, rpc/dup)
 	active   metric.Int64UpDownCounter
@@ -57,7 +59,7 @@ type otelSeries struct {
 func newOTelBackend(cfg *config, side rpcmodel.Side) (*otelBackend, error) {
 	m := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
 	s := side.String()
-	b := &otelBackend{cfg: cfg}
+	b := &otelBackend{cfg: cfg, side: side}
 	var errs []error
 	keep := func(err error) {
 		if err != nil {
@@ -88,11 +90,13 @@ func newOTelBackend(cfg *config, side rpcmodel.Side) (*otelBackend, error) {
 		metric.WithDescription("Messages sent and received on Kitex "+s+" streams."))
 	keep(err)
 	if cfg.sizes {
+		// Without boundaries the SDK would use its defaults, made for
+		// milliseconds (0 .. 10 000): useless for bytes.
 		b.reqSize, err = m.Int64Histogram("rpc."+s+".request.size", metric.WithUnit("By"),
-			metric.WithDescription("Size of RPC requests on the wire."))
+			metric.WithDescription("Size of RPC requests on the wire."), metric.WithExplicitBucketBoundaries(cfg.sizeBuckets...))
 		keep(err)
 		b.respSize, err = m.Int64Histogram("rpc."+s+".response.size", metric.WithUnit("By"),
-			metric.WithDescription("Size of RPC responses on the wire."))
+			metric.WithDescription("Size of RPC responses on the wire."), metric.WithExplicitBucketBoundaries(cfg.sizeBuckets...))
 		keep(err)
 	}
 	if side == rpcmodel.Client {
@@ -103,7 +107,10 @@ func newOTelBackend(cfg *config, side rpcmodel.Side) (*otelBackend, error) {
 	return b, errors.Join(errs...)
 }
 
-func (b *otelBackend) seriesFor(k seriesKey, call *rpcmodel.Call) *otelSeries {
+// seriesFor returns the record options of k's series, built from k alone:
+// the first call of a series must not leak its own (unguarded) values into
+// the attributes every later call of the series is recorded with.
+func (b *otelBackend) seriesFor(k seriesKey) *otelSeries {
 	if s, ok := b.series.Load(k); ok {
 		return s.(*otelSeries)
 	}
@@ -111,7 +118,7 @@ func (b *otelBackend) seriesFor(k seriesKey, call *rpcmodel.Call) *otelSeries {
 	if b.cfg.semconvCurrent {
 		attrs := []attribute.KeyValue{
 			semconv.RPCSystemNameKey.String(k.system), semconv.RPCMethod(k.method),
-			OutcomeKey.String(k.outcome),
+			OutcomeKey.String(k.outcome), semconv.RPCResponseStatusCode(k.statusCode),
 		}
 		if k.errorType != "" {
 			attrs = append(attrs, semconv.ErrorTypeKey.String(k.errorType))
@@ -122,19 +129,31 @@ func (b *otelBackend) seriesFor(k seriesKey, call *rpcmodel.Call) *otelSeries {
 		s.current = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
 	}
 	if b.cfg.semconvOld {
-		// obs-opentelemetry's attribute set: rpc.system, rpc.service,
-		// rpc.method (short) and the span status it would have had.
-		status := "Unset"
-		if k.outcome == rpcmodel.Failure.String() {
-			status = "Error"
-		}
-		method := call.Method // short name, or _OTHER
-		s.old = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("rpc.system", rpcmodel.SystemKitex), attribute.String("rpc.service", call.Callee),
-			attribute.String("rpc.method", method), attribute.String("status.code", status)))}
+		s.old = []metric.RecordOption{metric.WithAttributeSet(oldAttributes(b.side, k))}
 	}
 	actual, _ := b.series.LoadOrStore(k, s)
 	return actual.(*otelSeries)
+}
+
+// oldAttributes is obs-opentelemetry's attribute set for k: rpc.system,
+// rpc.service (the callee: the guarded peer on a client, the server's own
+// name on a server), rpc.method (short) and the span status it would have
+// had.
+func oldAttributes(side rpcmodel.Side, k seriesKey) attribute.Set {
+	status := "Unset"
+	if k.outcome == rpcmodel.Failure.String() {
+		status = "Error"
+	}
+	service := k.peer
+	if side == rpcmodel.Server {
+		service = k.local
+	}
+	method := k.method // "pkg.Service/Method", or _OTHER
+	if i := strings.LastIndexByte(method, '/'); i >= 0 {
+		method = method[i+1:]
+	}
+	return attribute.NewSet(attribute.String("rpc.system", rpcmodel.SystemKitex), attribute.String("rpc.service", service),
+		attribute.String("rpc.method", method), attribute.String("status.code", status))
 }
 
 func (b *otelBackend) methodOpts(system, method string) *methodOpts {
@@ -151,7 +170,7 @@ func (b *otelBackend) methodOpts(system, method string) *methodOpts {
 // finished records one finished call. ctx carries the span, if any, so the
 // SDK's exemplar filter can sample it.
 func (b *otelBackend) finished(ctx context.Context, call *rpcmodel.Call, k seriesKey, link rpcmodel.TraceLink, linked bool) {
-	s := b.seriesFor(k, call)
+	s := b.seriesFor(k)
 	if cur := trace.SpanContextFromContext(ctx); linked && (cur.SpanID() != link.SpanID || cur.TraceID() != link.TraceID) {
 		// Kitex's server tracer does not see the handler's context: give the
 		// SDK's exemplar filter the call's own span instead.
@@ -162,17 +181,20 @@ func (b *otelBackend) finished(ctx context.Context, call *rpcmodel.Call, k serie
 		ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
 			TraceID: link.TraceID, SpanID: link.SpanID, TraceFlags: flags}))
 	}
-	d := call.Duration()
+	if b.reqSize != nil {
+		opts := b.methodOpts(k.system, k.method).record
+		b.reqSize.Record(ctx, int64(call.RequestSize), opts...)
+		b.respSize.Record(ctx, int64(call.ResponseSize), opts...)
+	}
+	d, timed := callDuration(call)
+	if !timed {
+		return
+	}
 	if b.duration != nil {
 		b.duration.Record(ctx, d.Seconds(), s.current...)
 	}
 	if b.old != nil {
 		b.old.Record(ctx, float64(d)/1e6, s.old...)
-	}
-	if b.reqSize != nil {
-		opts := b.methodOpts(k.system, k.method).record
-		b.reqSize.Record(ctx, int64(call.RequestSize), opts...)
-		b.respSize.Record(ctx, int64(call.ResponseSize), opts...)
 	}
 }
 

@@ -2,10 +2,13 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/server"
+	"github.com/cloudwego/kitex/transport"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
+	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
 	"github.com/kitexsuite/suite/metrics"
 )
 
@@ -137,5 +141,81 @@ func TestOTelSemconvDup(t *testing.T) {
 		if v, _ := old[0].Attributes.Value(attribute.Key(k)); v.AsString() != want {
 			t.Errorf("old %s = %q, want %q", k, v.AsString(), want)
 		}
+	}
+}
+
+// In rpc/old, a series' attributes come from its key only: calls to c and d
+// past the peer limit are one _OTHER series, never labelled with the first
+// one's raw callee.
+func TestOTelOldAttributesAreGuarded(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	cs := metrics.NewClientSuite(metrics.WithMeterProvider(mp), metrics.WithSemconvOptIn("rpc/old"), metrics.WithPeerLimit(1))
+	e := newEnv(t, nil, nil)
+	for _, callee := range []string{"b", "c", "d"} {
+		c, err := echoservice.NewClient(callee, client.WithHostPorts(e.svr.Addr), client.WithTransportProtocol(transport.TTHeader),
+			client.WithSuite(cs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]uint64{}
+	for _, dp := range histogramPoints(t, collect(t, reader)["rpc.client.duration"]) {
+		v, _ := dp.Attributes.Value("rpc.service")
+		got[v.AsString()] += dp.Count
+		if m, _ := dp.Attributes.Value("rpc.method"); m.AsString() != "Echo" {
+			t.Errorf("rpc.method = %q, want Echo", m.AsString())
+		}
+	}
+	if want := map[string]uint64{"b": 1, "_OTHER": 2}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("rpc.client.duration by rpc.service = %v, want %v", got, want)
+	}
+}
+
+// Size histograms have byte boundaries, not the SDK's millisecond ones.
+func TestOTelSizeHistogramBoundaries(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(metrics.WithMeterProvider(mp), metrics.WithSizeHistograms()))}, nil)
+	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{Message: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitServer(1)
+	got := collect(t, reader)
+	for _, name := range []string{"rpc.server.request.size", "rpc.server.response.size"} {
+		h, ok := got[name].Data.(metricdata.Histogram[int64])
+		if !ok || len(h.DataPoints) != 1 {
+			t.Fatalf("%s: %T with %v, want one int64 histogram point", name, got[name].Data, got[name].Data)
+		}
+		if b := h.DataPoints[0].Bounds; !slices.Equal(b, metrics.DefaultSizeBuckets) {
+			t.Errorf("%s bounds %v, want DefaultSizeBuckets %v", name, b, metrics.DefaultSizeBuckets)
+		}
+	}
+}
+
+// rpc.response.status_code is on the OTel durations too, bounded like the
+// Prometheus label.
+func TestOTelStatusCodeAttribute(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	e := newEnvWith(t, bizCodeHandler, []server.Option{server.WithSuite(metrics.NewServerSuite(metrics.WithMeterProvider(mp),
+		metrics.WithSemconvOptIn("rpc"), metrics.WithBizStatusCodeLimit(1)))}, nil)
+	for _, req := range []*echo.EchoRequest{{}, {Message: "7", Hops: 1}, {Message: "8", Hops: 1}} {
+		_, _ = e.client.Echo(context.Background(), req)
+		e.waitServer(1)
+	}
+	got := map[string]uint64{}
+	for _, dp := range histogramPoints(t, collect(t, reader)["rpc.server.call.duration"]) {
+		v, _ := dp.Attributes.Value("rpc.response.status_code")
+		got[v.AsString()] += dp.Count
+	}
+	if want := map[string]uint64{"OK": 1, "7": 1, "_OTHER": 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("rpc.server.call.duration by rpc.response.status_code = %v, want %v", got, want)
 	}
 }

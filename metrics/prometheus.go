@@ -31,9 +31,15 @@ type promBackend struct {
 }
 
 // seriesKey names one combination of call labels; its series are resolved
-// once and cached, so a call costs a map read, not a label hash.
+// once and cached, so a call costs a map read, not a label hash. Every
+// label and attribute of a series comes from its key, never from the call
+// that first created it.
 type seriesKey struct {
-	system, method, peer, outcome, errorType string
+	system, method, peer, outcome, errorType, statusCode string
+	// local is the server's own service name, for the rpc/old attributes
+	// (rpc.service); empty on clients and without rpc/old. It comes from
+	// the server's configuration, not the wire.
+	local string
 }
 
 type promSeries struct {
@@ -45,25 +51,10 @@ type promSeries struct {
 	lastExemplar atomic.Int64
 }
 
-// register registers c with r, or returns the collector already registered
-// under the same description: many Suites may share one registry.
-func register[T prometheus.Collector](r prometheus.Registerer, c T) (T, error) {
-	if err := r.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(T); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
-}
-
 func newPromBackend(cfg *config, side rpcmodel.Side) (*promBackend, error) {
 	prefix := "kitex_" + side.String() + "_"
 	peer := peerLabel(side)
-	callLabels := []string{"rpc_system", "method", peer, "outcome", "error_type"}
+	callLabels := []string{"rpc_system", "method", peer, "outcome", "error_type", "status_code"}
 	methodLabels := []string{"rpc_system", "method"}
 
 	hopts := prometheus.HistogramOpts{
@@ -76,72 +67,31 @@ func newPromBackend(cfg *config, side rpcmodel.Side) (*promBackend, error) {
 		hopts.NativeHistogramMaxBucketNumber = 160
 		hopts.NativeHistogramMinResetDuration = time.Hour
 	}
-	b := &promBackend{
-		exemplarEvery: cfg.exemplarEvery,
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: prefix + "calls_total",
-			Help: "Kitex " + side.String() + " calls completed, by outcome and error type.",
-		}, callLabels),
-		duration: prometheus.NewHistogramVec(hopts, callLabels),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: prefix + "calls_in_flight",
-			Help: "Kitex " + side.String() + " calls started and not finished.",
-		}, methodLabels),
-		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: prefix + "stream_messages_total",
-			Help: "Messages sent and received on Kitex " + side.String() + " streams.",
-		}, []string{"rpc_system", "method", "direction"}),
+	reg := &promRegistrar{r: cfg.registerer}
+	b := &promBackend{exemplarEvery: cfg.exemplarEvery}
+	b.calls = reg.counter(prefix+"calls_total", "Kitex "+side.String()+" calls completed, by outcome, error type and status code.", callLabels)
+	b.duration = reg.histogram(hopts, callLabels)
+	b.inFlight = reg.gauge(prefix+"calls_in_flight", "Kitex "+side.String()+" calls started and not finished.", methodLabels)
+	b.messages = reg.counter(prefix+"stream_messages_total", "Messages sent and received on Kitex "+side.String()+" streams.",
+		[]string{"rpc_system", "method", "direction"})
+	if side == rpcmodel.Client {
+		b.retries = reg.counter("kitex_client_retry_attempts_total",
+			"Attempts a Kitex client made beyond the first, under a retry or backup policy.", []string{"rpc_system", "method", "callee"})
 	}
 	if cfg.sizes {
-		b.reqSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		b.reqSize = reg.histogram(prometheus.HistogramOpts{
 			Name: prefix + "request_size_bytes", Help: "Size of Kitex " + side.String() + " requests on the wire, in bytes.",
-			Buckets: DefaultSizeBuckets,
+			Buckets: cfg.sizeBuckets,
 		}, methodLabels)
-		b.respSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		b.respSize = reg.histogram(prometheus.HistogramOpts{
 			Name: prefix + "response_size_bytes", Help: "Size of Kitex " + side.String() + " responses on the wire, in bytes.",
-			Buckets: DefaultSizeBuckets,
+			Buckets: cfg.sizeBuckets,
 		}, methodLabels)
-	}
-	if side == rpcmodel.Client {
-		b.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kitex_client_retry_attempts_total",
-			Help: "Attempts a Kitex client made beyond the first, under a retry or backup policy.",
-		}, []string{"rpc_system", "method", "callee"})
-	}
-
-	var errs []error
-	reg := func(c **prometheus.CounterVec) {
-		var err error
-		if *c, err = register(cfg.registerer, *c); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	regH := func(h **prometheus.HistogramVec) {
-		var err error
-		if *h, err = register(cfg.registerer, *h); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	reg(&b.calls)
-	regH(&b.duration)
-	var err error
-	if b.inFlight, err = register(cfg.registerer, b.inFlight); err != nil {
-		errs = append(errs, err)
-	}
-	reg(&b.messages)
-	if b.retries != nil {
-		reg(&b.retries)
-	}
-	if b.reqSize != nil {
-		regH(&b.reqSize)
-		regH(&b.respSize)
 	}
 	if cfg.monitorCompat {
-		b.compat = newMonitorCompat(cfg, side)
-		reg(&b.compat.throughput)
-		regH(&b.compat.latency)
+		b.compat = newMonitorCompat(cfg, side, reg)
 	}
-	return b, errors.Join(errs...)
+	return b, errors.Join(reg.errs...)
 }
 
 func peerLabel(side rpcmodel.Side) string {
@@ -155,7 +105,7 @@ func (b *promBackend) seriesFor(k seriesKey) *promSeries {
 	if s, ok := b.series.Load(k); ok {
 		return s.(*promSeries)
 	}
-	labels := []string{k.system, k.method, k.peer, k.outcome, k.errorType}
+	labels := []string{k.system, k.method, k.peer, k.outcome, k.errorType, k.statusCode}
 	s := &promSeries{calls: b.calls.WithLabelValues(labels...), duration: b.duration.WithLabelValues(labels...)}
 	actual, _ := b.series.LoadOrStore(k, s)
 	return actual.(*promSeries)
@@ -165,7 +115,18 @@ func (b *promBackend) seriesFor(k seriesKey) *promSeries {
 func (b *promBackend) finished(call *rpcmodel.Call, k seriesKey, link rpcmodel.TraceLink, linked bool) {
 	s := b.seriesFor(k)
 	s.calls.Inc()
-	secs := call.Duration().Seconds()
+	if b.compat != nil {
+		b.compat.finished(call, k)
+	}
+	if b.reqSize != nil {
+		b.reqSize.WithLabelValues(k.system, k.method).Observe(float64(call.RequestSize))
+		b.respSize.WithLabelValues(k.system, k.method).Observe(float64(call.ResponseSize))
+	}
+	d, timed := callDuration(call)
+	if !timed {
+		return
+	}
+	secs := d.Seconds()
 	if linked && link.Sampled && b.exemplarDue(s, call.End) {
 		if eo, ok := s.duration.(prometheus.ExemplarObserver); ok {
 			eo.ObserveWithExemplar(secs, prometheus.Labels{
@@ -177,13 +138,6 @@ func (b *promBackend) finished(call *rpcmodel.Call, k seriesKey, link rpcmodel.T
 		}
 	} else {
 		s.duration.Observe(secs)
-	}
-	if b.reqSize != nil {
-		b.reqSize.WithLabelValues(k.system, k.method).Observe(float64(call.RequestSize))
-		b.respSize.WithLabelValues(k.system, k.method).Observe(float64(call.ResponseSize))
-	}
-	if b.compat != nil {
-		b.compat.finished(call, k)
 	}
 }
 
@@ -203,7 +157,7 @@ func (b *promBackend) exemplarDue(s *promSeries, at time.Time) bool {
 
 // precreate makes the zero-valued success series of a method exist.
 func (b *promBackend) precreate(system, method string) {
-	b.seriesFor(seriesKey{system: system, method: method, outcome: rpcmodel.Success.String()})
+	b.seriesFor(seriesKey{system: system, method: method, outcome: rpcmodel.Success.String(), statusCode: statusOK})
 	b.inFlight.WithLabelValues(system, method)
 }
 
@@ -240,7 +194,7 @@ type monitorCompat struct {
 // (microseconds).
 var monitorPrometheusBuckets = []float64{5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000}
 
-func newMonitorCompat(cfg *config, side rpcmodel.Side) *monitorCompat {
+func newMonitorCompat(cfg *config, side rpcmodel.Side, reg *promRegistrar) *monitorCompat {
 	labels := []string{"caller", "callee", "method", "status", "retry"}
 	s := side.String()
 	help := map[rpcmodel.Side][2]string{
@@ -250,8 +204,8 @@ func newMonitorCompat(cfg *config, side rpcmodel.Side) *monitorCompat {
 			"Latency (microseconds) of RPC that had been application-level handled by the server."},
 	}[side]
 	return &monitorCompat{
-		throughput: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kitex_" + s + "_throughput", Help: help[0]}, labels),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kitex_" + s + "_latency_us", Help: help[1],
+		throughput: reg.counter("kitex_"+s+"_throughput", help[0], labels),
+		latency: reg.histogram(prometheus.HistogramOpts{Name: "kitex_" + s + "_latency_us", Help: help[1],
 			Buckets: cfg.compatBuckets}, labels),
 	}
 }
@@ -270,7 +224,9 @@ func (m *monitorCompat) finished(call *rpcmodel.Call, k seriesKey) {
 	method := call.Method
 	labels := []string{orUnknown(caller), orUnknown(callee), orUnknown(method), status, strconv.Itoa(int(call.Retries))}
 	m.throughput.WithLabelValues(labels...).Inc()
-	m.latency.WithLabelValues(labels...).Observe(float64(call.Duration().Microseconds()))
+	if d, timed := callDuration(call); timed {
+		m.latency.WithLabelValues(labels...).Observe(float64(d.Microseconds()))
+	}
 }
 
 // orUnknown is monitor-prometheus's label value for an empty name.

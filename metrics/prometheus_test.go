@@ -133,3 +133,84 @@ func TestNativeHistograms(t *testing.T) {
 		t.Error("the classic buckets must stay")
 	}
 }
+
+// Suites sharing a registry share collectors when they agree; a Suite whose
+// histogram settings differ from the registered ones gets a *ConflictError
+// from Err (logged once), and keeps recording into the registered one.
+func TestConflictingHistogramsOnOneRegistry(t *testing.T) {
+	logs := captureKlog(t)
+	reg := prometheus.NewRegistry()
+	first := metrics.NewServerSuite(metrics.WithRegisterer(reg), metrics.WithSizeHistograms(), metrics.WithMonitorPrometheusCompat())
+	if err := first.Err(); err != nil {
+		t.Fatal(err)
+	}
+	same := metrics.NewServerSuite(metrics.WithRegisterer(reg), metrics.WithSizeHistograms(), metrics.WithMonitorPrometheusCompat())
+	if err := same.Err(); err != nil {
+		t.Errorf("a Suite with the same settings: Err() = %v, want nil", err)
+	}
+	for name, c := range map[string]struct {
+		opt    metrics.Option
+		metric string
+	}{
+		"buckets":           {metrics.WithBuckets([]float64{0.1, 1}), "kitex_server_call_duration_seconds"},
+		"native histograms": {metrics.WithNativeHistograms(), "kitex_server_call_duration_seconds"},
+		"compat buckets":    {metrics.WithMonitorPrometheusCompat(10, 100), "kitex_server_latency_us"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := logs.count(c.metric + " is already registered")
+			s := metrics.NewServerSuite(metrics.WithRegisterer(reg), metrics.WithMonitorPrometheusCompat(), c.opt)
+			var conflict *metrics.ConflictError
+			if err := s.Err(); !errors.As(err, &conflict) || conflict.Metric != c.metric {
+				t.Fatalf("Err() = %v, want a *ConflictError for %s", err, c.metric)
+			}
+			if n := logs.count(c.metric+" is already registered") - before; n != 1 {
+				t.Errorf("conflict logged %d times, want once", n)
+			}
+		})
+	}
+	// The conflicting Suite still counts, into the registered histogram.
+	s := metrics.NewServerSuite(metrics.WithRegisterer(reg), metrics.WithBuckets([]float64{0.1, 1}))
+	e := newEnv(t, []server.Option{server.WithSuite(s)}, nil)
+	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitServer(1)
+	h := series(t, family(t, reg, "kitex_server_call_duration_seconds"), map[string]string{"outcome": "success"}).GetHistogram()
+	if h.GetSampleCount() != 1 || len(h.GetBucket()) != len(metrics.DefaultBuckets) {
+		t.Errorf("duration: %d observations in %d buckets, want 1 in the registered %d", h.GetSampleCount(), len(h.GetBucket()), len(metrics.DefaultBuckets))
+	}
+}
+
+// status_code is on the calls counter and the duration histogram: OK, the
+// business code, or the error type (on a non-gRPC transport).
+func TestStatusCodeLabel(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(metrics.WithRegisterer(reg)))},
+		[]client.Option{client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(reg)))})
+	ctx := context.Background()
+	if _, err := e.client.Echo(ctx, &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionBizError}); err == nil {
+		t.Fatal("want a business error")
+	}
+	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionSleep, SleepMs: 200},
+		callopt.WithRPCTimeout(20*time.Millisecond)); err == nil {
+		t.Fatal("want a timeout")
+	}
+	e.waitServer(3)
+	for _, c := range []struct {
+		side, outcome, status string
+	}{
+		{"client", "success", "OK"}, {"client", "biz_error", "404"}, {"client", "failure", "timeout"},
+		{"server", "success", "OK"}, {"server", "biz_error", "404"},
+	} {
+		want := map[string]string{"outcome": c.outcome, "status_code": c.status}
+		if got := counterValue(series(t, family(t, reg, "kitex_"+c.side+"_calls_total"), want)); got < 1 {
+			t.Errorf("%s calls %v = %v", c.side, want, got)
+		}
+		if got := series(t, family(t, reg, "kitex_"+c.side+"_call_duration_seconds"), want).GetHistogram().GetSampleCount(); got < 1 {
+			t.Errorf("%s durations %v = %v", c.side, want, got)
+		}
+	}
+}
