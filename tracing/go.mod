@@ -3,6 +3,7 @@ module github.com/kitexsuite/suite/tracing
 go 1.26.0
 
 require (
+	github.com/bytedance/gopkg v0.1.4
 	github.com/cloudwego/kitex v0.16.3
 	github.com/kitexsuite/suite v0.0.0
 	go.opentelemetry.io/otel v1.47.0
@@ -17,7 +18,6 @@ require (
 )
 
 require (
-	github.com/bytedance/gopkg v0.1.4 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
