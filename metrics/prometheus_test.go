@@ -42,13 +42,7 @@ func TestPrometheusOutcomes(t *testing.T) {
 	if _, err := second.Echo(ctx, &echo.EchoRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionBizError}); err == nil {
-		t.Fatal("want a business error")
-	}
-	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionSleep, SleepMs: 200},
-		callopt.WithRPCTimeout(20*time.Millisecond)); err == nil {
-		t.Fatal("want a timeout")
-	}
+	callBizErrorAndTimeout(t, ctx, e)
 	e.waitServer(6)
 
 	calls := family(t, reg, "kitex_client_calls_total")
@@ -191,13 +185,7 @@ func TestStatusCodeLabel(t *testing.T) {
 	if _, err := e.client.Echo(ctx, &echo.EchoRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionBizError}); err == nil {
-		t.Fatal("want a business error")
-	}
-	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionSleep, SleepMs: 200},
-		callopt.WithRPCTimeout(20*time.Millisecond)); err == nil {
-		t.Fatal("want a timeout")
-	}
+	callBizErrorAndTimeout(t, ctx, e)
 	e.waitServer(3)
 	for _, c := range []struct {
 		side, outcome, status string
@@ -212,5 +200,18 @@ func TestStatusCodeLabel(t *testing.T) {
 		if got := series(t, family(t, reg, "kitex_"+c.side+"_call_duration_seconds"), want).GetHistogram().GetSampleCount(); got < 1 {
 			t.Errorf("%s durations %v = %v", c.side, want, got)
 		}
+	}
+}
+
+// callBizErrorAndTimeout makes one call that ends in a business error and
+// one that times out on the client (the server still finishes it).
+func callBizErrorAndTimeout(t *testing.T, ctx context.Context, e *env) {
+	t.Helper()
+	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionBizError}); err == nil {
+		t.Fatal("want a business error")
+	}
+	if _, err := e.client.Echo(ctx, &echo.EchoRequest{Action: testservice.ActionSleep, SleepMs: 200},
+		callopt.WithRPCTimeout(20*time.Millisecond)); err == nil {
+		t.Fatal("want a timeout")
 	}
 }

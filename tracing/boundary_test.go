@@ -18,6 +18,14 @@ import (
 	"github.com/kitexsuite/suite/tracing"
 )
 
+// unaryTransports are the two ways a unary call carries headers: Thrift
+// over TTHeader and Protobuf over Kitex's gRPC.
+var unaryTransports = []struct {
+	name  string
+	codec testservice.Codec
+	tp    transport.Protocol
+}{{"ttheader", testservice.Thrift, transport.TTHeaderFramed}, {"grpc", testservice.Protobuf, transport.GRPC}}
+
 // startBackend starts a server with the server Suite built from opts that
 // reports the trace id and baggage its handler sees.
 func (e *env) startBackend(codec testservice.Codec, opts ...tracing.Option) string {
@@ -99,11 +107,7 @@ func TestTrustBoundary(t *testing.T) {
 // over gRPC), exactly as a plain Kitex client with metainfo values does:
 // the server Suite continues it, and its baggage.
 func TestServerReadsMetainfoForm(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		codec testservice.Codec
-		tp    transport.Protocol
-	}{{"ttheader", testservice.Thrift, transport.TTHeaderFramed}, {"grpc", testservice.Protobuf, transport.GRPC}} {
+	for _, tc := range unaryTransports {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			addr := e.startBackend(tc.codec)

@@ -127,11 +127,7 @@ func TestServerSuiteCallerTimeoutAbsentOrMalformed(t *testing.T) {
 // ClientHTTP2Handler's work: the server sees the caller's name on both
 // transports and, on TTHeader, the RPC timeout the caller set.
 func TestClientSuiteSendsIdentityAndTimeout(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		codec testservice.Codec
-		tp    transport.Protocol
-	}{{"ttheader", testservice.Thrift, transport.TTHeaderFramed}, {"grpc", testservice.Protobuf, transport.GRPC}} {
+	for _, tc := range unaryTransports {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			var caller atomic.Value
