@@ -74,9 +74,7 @@ func TestHandlerLogCarriesServerSpan(t *testing.T) {
 	for _, a := range adapters {
 		t.Run(a.name, func(t *testing.T) {
 			out := &syncBuffer{}
-			prev := klog.DefaultLogger()
-			klog.SetLogger(a.make(out))
-			defer klog.SetLogger(prev)
+			useLogger(t, a.make(out))
 
 			spans := tracetest.NewSpanRecorder()
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
@@ -190,9 +188,7 @@ func TestKitexOwnLogCarriesServerSpan(t *testing.T) {
 	for _, a := range adapters {
 		t.Run(a.name, func(t *testing.T) {
 			out := &syncBuffer{}
-			prev := klog.DefaultLogger()
-			klog.SetLogger(a.make(out))
-			defer klog.SetLogger(prev)
+			useLogger(t, a.make(out))
 			spans := tracetest.NewSpanRecorder()
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 			defer func() { _ = tp.Shutdown(context.Background()) }()

@@ -29,6 +29,7 @@ import (
 
 func TestMain(m *testing.M) {
 	klog.SetLevel(klog.LevelWarn)
+	installKitexLogger()
 	opts := leakcheck.KitexOptions()
 	for _, fn := range harness.EtcdBackgroundGoroutines {
 		opts = append(opts, goleak.IgnoreTopFunction(fn))
