@@ -58,6 +58,8 @@ type config struct {
 	peerLimit      int
 	bizCodeLimit   int
 	services       []*serviceinfo.ServiceInfo
+	knownMethods   []string
+	methods        *rpcmodel.Methods // this Suite's own method table
 	monitorCompat  bool
 	compatBuckets  []float64
 	semconvCurrent bool
@@ -74,6 +76,7 @@ func newConfig(opts []Option) *config {
 	for _, o := range opts {
 		o.apply(c)
 	}
+	c.methods = rpcmodel.NewMethods(rpcmodel.DefaultGenericMethods, c.knownMethods...)
 	if c.registerer == nil && c.meterProvider == nil {
 		// Globals are read once, at construction, never in init.
 		c.meterProvider = otel.GetMeterProvider()
@@ -97,6 +100,16 @@ func WithRegisterer(r prometheus.Registerer) Option {
 // WithMeterProvider records into OTel instruments from mp.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) { c.meterProvider = mp })
+}
+
+// WithKnownMethods names methods the method label (rpc.method) reports by
+// name even on a generic service (one that answers any method name), beyond
+// the rpcmodel.DefaultGenericMethods such names each generic service of this
+// Suite reports before the rest become _OTHER. Methods a service's IDL
+// declares are always reported by name. Each Suite has its own table, so
+// the callers of one service cannot change another's labels.
+func WithKnownMethods(names ...string) Option {
+	return optionFunc(func(c *config) { c.knownMethods = append(c.knownMethods, names...) })
 }
 
 // WithBuckets sets the duration histogram boundaries, in seconds (both

@@ -19,22 +19,47 @@
 //	kitex_{side}_call_duration_seconds         rpc.{side}.call.duration (s)
 //	kitex_{side}_calls_total                   (the duration histogram's count)
 //	kitex_{side}_calls_in_flight               kitex.rpc.{side}.active_calls
-//	kitex_{side}_request_size_bytes      (opt) rpc.{side}.request.size (By)
-//	kitex_{side}_response_size_bytes     (opt) rpc.{side}.response.size (By)
+//	kitex_{side}_request_size_bytes      (opt) kitex.rpc.{side}.request.size (By)
+//	kitex_{side}_response_size_bytes     (opt) kitex.rpc.{side}.response.size (By)
 //	kitex_{side}_stream_messages_total         kitex.rpc.{side}.stream.messages
 //	kitex_client_retry_attempts_total          kitex.rpc.client.retry_attempts
 //
 // where {side} is server or client. Prometheus labels are rpc_system,
 // method (fully-qualified, or _OTHER), caller (server) or callee (client),
-// outcome (success, biz_error, failure) and error_type (the bounded set of
-// rpcmodel.ClassifyError, empty on success); OTel attributes are
-// rpc.system.name, rpc.method, error.type, kitex.outcome and
-// kitex.peer.service.
+// outcome (success, biz_error, failure), error_type (the bounded set of
+// rpcmodel.ClassifyError, empty on success) and status_code (the span's
+// rpc.response.status_code: OK, the gRPC status code name, the business
+// status code, bounded by WithBizStatusCodeLimit).
+//
+// The OTel instruments follow the semantic conventions v1.43.0 as otelgrpc
+// v0.72.0 applies them: the meter carries the schema URL, the durations
+// are rpcconv's ServerCallDuration and ClientCallDuration (built with this
+// Suite's buckets: rpcconv's constructors would replace them with the
+// conventions' defaults), with rpc.system.name, rpc.method,
+// rpc.response.status_code, error.type when the call failed, and on a
+// client server.address and server.port of the instance called; plus
+// kitex.outcome and service.peer.name. On gRPC a server counts as failed
+// (error.type) only the codes the conventions make a server's fault
+// (rpcmodel.Call.ServerFault): a NOT_FOUND the handler answers has none,
+// as with otelgrpc. v1.43 dropped the size instruments and rpc.message.*,
+// so sizes are kitex.rpc.* and stream messages carry
+// kitex.message.direction; rpc/old and rpc/dup also emit the v1.37 size
+// names.
+//
+// The Suites install what their labels need, whatever other Suites are
+// there: the server Suite reads the caller's name from TTHeader and gRPC
+// metadata, the client Suite sends it and reads the handler's business
+// status (the work of Kitex's TTHeader and HTTP/2 meta handlers, as the
+// tracing Suites do too). A client still on Kitex's default Framed
+// transport carries no headers: use TTHeader or gRPC.
 //
 // # Cardinality
 //
-// Methods are reported by name only when the service defines them; anything
-// else is _OTHER (and a process names at most rpcmodel.MaxKnownMethods).
+// Methods are reported by name when the service's IDL declares them. A
+// generic service (one that answers any method name) gets a pool of its
+// own in each Suite: its first rpcmodel.DefaultGenericMethods names, plus
+// those given with WithKnownMethods, then _OTHER. Each Suite has its own
+// table, so the callers of one service cannot change another's labels.
 // Caller and callee names come from the wire, so they pass a guard: an
 // allow-list (WithPeerAllowList) or, by default, the first 100 distinct
 // names, then _OTHER (WithPeerLimit). WithFilter skips calls such as health
@@ -69,7 +94,8 @@
 // Kitex would otherwise record detailed events for any tracer. A tracing
 // Suite with WithDetailedEvents raises it again for each call, whatever the
 // order of the Suites. With a WithStatsLevel(stats.LevelDisabled) given
-// after the Suites, Kitex records no times and every duration is 0.
+// after the Suites, Kitex records no times; the Suites then time each call
+// themselves (from their tracer's Start), so no duration is recorded as 0.
 //
 // The server Suite also installs a Kitex inbound handler that grows each
 // request goroutine's stack to 8 KiB before Kitex decodes the request, in

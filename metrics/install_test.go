@@ -8,14 +8,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/klog"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/server"
 	"github.com/cloudwego/kitex/transport"
 	"github.com/prometheus/client_golang/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo/echoservice"
 	"github.com/kitexsuite/suite/metrics"
@@ -168,5 +171,46 @@ func TestSuiteOnManyInstancesIsNotTwice(t *testing.T) {
 		if got := callsTotal(t, r, "server"); got != 2 {
 			t.Errorf("server calls = %v, want 2 in each registry", got)
 		}
+	}
+}
+
+// The metrics Suites alone, with none of Kitex's header handlers and no
+// tracing Suite: the server still labels the caller, and the client still
+// counts the handler's business error as one, on TTHeader and on gRPC.
+func TestLabelsNeedNoOtherSuite(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		codec testservice.Codec
+		proto transport.Protocol
+	}{{"ttheader", testservice.Thrift, transport.TTHeader}, {"grpc", testservice.Protobuf, transport.GRPC}} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			finished := testservice.NewFinishSignal(10)
+			svr, err := testservice.Start("backend", tc.codec, &testservice.Handler{}, server.WithTracer(finished),
+				server.WithSuite(metrics.NewServerSuite(metrics.WithRegisterer(reg))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = svr.Stop() }()
+			call, err := testservice.NewForward(tc.codec, "backend", svr.Addr,
+				client.WithClientBasicInfo(&rpcinfo.EndpointBasicInfo{ServiceName: "frontend"}),
+				client.WithTransportProtocol(tc.proto),
+				client.WithSuite(metrics.NewClientSuite(metrics.WithRegisterer(reg))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := call(context.Background(), &testservice.Request{Action: testservice.ActionBizError}); err == nil {
+				t.Fatal("want the handler's business error")
+			}
+			if err := finished.Wait(1, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if got := counterValue(series(t, family(t, reg, "kitex_server_calls_total"), map[string]string{"caller": "frontend", "outcome": "biz_error"})); got != 1 {
+				t.Errorf("server calls from caller frontend with a business error = %v, want 1", got)
+			}
+			if got := counterValue(series(t, family(t, reg, "kitex_client_calls_total"), map[string]string{"callee": "backend", "outcome": "biz_error"})); got != 1 {
+				t.Errorf("client calls to backend with a business error = %v, want 1", got)
+			}
+		})
 	}
 }

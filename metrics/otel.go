@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/rpcconv"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kitexsuite/suite/rpcmodel"
@@ -20,22 +21,26 @@ const ScopeName = "github.com/kitexsuite/suite/metrics"
 // Version is this module's version, reported as the scope version.
 const Version = "0.1.0"
 
-// Attribute keys beyond the semantic conventions.
+// Attribute keys. PeerServiceKey is the conventions' service.peer.name;
+// the others are Kitex's own (v1.43 of the conventions dropped
+// rpc.message.type).
 const (
 	OutcomeKey     = attribute.Key("kitex.outcome")
-	PeerServiceKey = attribute.Key("kitex.peer.service")
-	DirectionKey   = attribute.Key("rpc.message.type") // SENT or RECEIVED
+	PeerServiceKey = semconv.ServicePeerNameKey
+	DirectionKey   = attribute.Key("kitex.message.direction") // sent or received
 )
 
 // otelBackend holds one side's OTel instruments.
 type otelBackend struct {
 	cfg      *config
 	side     rpcmodel.Side
-	duration metric.Float64Histogram // rpc.{side}.call.duration, seconds
+	duration durationHistogram       // rpc.{side}.call.duration, seconds
 	old      metric.Float64Histogram // rpc.{side}.duration, ms (rpc/old, rpc/dup)
 	active   metric.Int64UpDownCounter
-	reqSize  metric.Int64Histogram
-	respSize metric.Int64Histogram
+	// sizes: kitex.rpc.{side}.request.size and .response.size; under
+	// rpc/old or rpc/dup also the v1.37 names rpc.{side}.request.size and
+	// .response.size, which v1.43 dropped.
+	sizes    []metric.Int64Histogram // request, response[, request, response]
 	messages metric.Int64Counter
 	retries  metric.Int64Counter
 
@@ -52,12 +57,35 @@ type methodOpts struct {
 // otelSeries caches the record options of one label combination: building
 // an attribute.Set sorts and allocates, so it happens once per series.
 type otelSeries struct {
-	current []metric.RecordOption
+	current attribute.Set
 	old     []metric.RecordOption
 }
 
+// durationHistogram is rpcconv's ServerCallDuration or ClientCallDuration.
+type durationHistogram interface {
+	RecordSet(ctx context.Context, val float64, set attribute.Set)
+}
+
+// newCallDuration builds the side's rpc.{side}.call.duration through
+// rpcconv with the Suite's buckets. rpcconv's constructors append their
+// own options after the caller's, so buckets given to NewServerCallDuration
+// would be replaced by the conventions' defaults: the histogram is built
+// with rpcconv's name, unit and description and wrapped in rpcconv's type.
+func newCallDuration(m metric.Meter, side rpcmodel.Side, buckets []float64) (durationHistogram, error) {
+	if side == rpcmodel.Server {
+		var d rpcconv.ServerCallDuration
+		h, err := m.Float64Histogram(d.Name(), metric.WithUnit(d.Unit()), metric.WithDescription(d.Description()),
+			metric.WithExplicitBucketBoundaries(buckets...))
+		return rpcconv.ServerCallDuration{Float64Histogram: h}, err
+	}
+	var d rpcconv.ClientCallDuration
+	h, err := m.Float64Histogram(d.Name(), metric.WithUnit(d.Unit()), metric.WithDescription(d.Description()),
+		metric.WithExplicitBucketBoundaries(buckets...))
+	return rpcconv.ClientCallDuration{Float64Histogram: h}, err
+}
+
 func newOTelBackend(cfg *config, side rpcmodel.Side) (*otelBackend, error) {
-	m := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+	m := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version), metric.WithSchemaURL(semconv.SchemaURL))
 	s := side.String()
 	b := &otelBackend{cfg: cfg, side: side}
 	var errs []error
@@ -68,9 +96,7 @@ func newOTelBackend(cfg *config, side rpcmodel.Side) (*otelBackend, error) {
 	}
 	var err error
 	if cfg.semconvCurrent {
-		b.duration, err = m.Float64Histogram("rpc."+s+".call.duration", metric.WithUnit("s"),
-			metric.WithDescription("Duration of RPCs measured by the "+s+"."),
-			metric.WithExplicitBucketBoundaries(cfg.buckets...))
+		b.duration, err = newCallDuration(m, side, cfg.buckets)
 		keep(err)
 	}
 	if cfg.semconvOld {
@@ -92,12 +118,22 @@ func newOTelBackend(cfg *config, side rpcmodel.Side) (*otelBackend, error) {
 	if cfg.sizes {
 		// Without boundaries the SDK would use its defaults, made for
 		// milliseconds (0 .. 10 000): useless for bytes.
-		b.reqSize, err = m.Int64Histogram("rpc."+s+".request.size", metric.WithUnit("By"),
-			metric.WithDescription("Size of RPC requests on the wire."), metric.WithExplicitBucketBoundaries(cfg.sizeBuckets...))
-		keep(err)
-		b.respSize, err = m.Int64Histogram("rpc."+s+".response.size", metric.WithUnit("By"),
-			metric.WithDescription("Size of RPC responses on the wire."), metric.WithExplicitBucketBoundaries(cfg.sizeBuckets...))
-		keep(err)
+		var prefixes []string
+		if cfg.semconvCurrent {
+			prefixes = append(prefixes, "kitex.rpc.")
+		}
+		if cfg.semconvOld {
+			prefixes = append(prefixes, "rpc.")
+		}
+		for _, p := range prefixes {
+			for _, dir := range []string{"request", "response"} {
+				h, err := m.Int64Histogram(p+s+"."+dir+".size", metric.WithUnit("By"),
+					metric.WithDescription("Size of Kitex "+s+" "+dir+"s on the wire."),
+					metric.WithExplicitBucketBoundaries(cfg.sizeBuckets...))
+				keep(err)
+				b.sizes = append(b.sizes, h)
+			}
+		}
 	}
 	if side == rpcmodel.Client {
 		b.retries, err = m.Int64Counter("kitex.rpc.client.retry_attempts", metric.WithUnit("{attempt}"),
@@ -120,13 +156,19 @@ func (b *otelBackend) seriesFor(k seriesKey) *otelSeries {
 			semconv.RPCSystemNameKey.String(k.system), semconv.RPCMethod(k.method),
 			OutcomeKey.String(k.outcome), semconv.RPCResponseStatusCode(k.statusCode),
 		}
-		if k.errorType != "" {
+		if k.errorType != "" && !k.notFailed {
 			attrs = append(attrs, semconv.ErrorTypeKey.String(k.errorType))
 		}
 		if k.peer != "" {
 			attrs = append(attrs, PeerServiceKey.String(k.peer))
 		}
-		s.current = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+		if k.serverHost != "" {
+			attrs = append(attrs, semconv.ServerAddress(k.serverHost))
+			if k.serverPort > 0 {
+				attrs = append(attrs, semconv.ServerPort(k.serverPort))
+			}
+		}
+		s.current = attribute.NewSet(attrs...)
 	}
 	if b.cfg.semconvOld {
 		s.old = []metric.RecordOption{metric.WithAttributeSet(oldAttributes(b.side, k))}
@@ -181,17 +223,19 @@ func (b *otelBackend) finished(ctx context.Context, call *rpcmodel.Call, k serie
 		ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
 			TraceID: link.TraceID, SpanID: link.SpanID, TraceFlags: flags}))
 	}
-	if b.reqSize != nil {
+	if len(b.sizes) > 0 {
 		opts := b.methodOpts(k.system, k.method).record
-		b.reqSize.Record(ctx, int64(call.RequestSize), opts...)
-		b.respSize.Record(ctx, int64(call.ResponseSize), opts...)
+		for i := 0; i+1 < len(b.sizes); i += 2 {
+			b.sizes[i].Record(ctx, int64(call.RequestSize), opts...)
+			b.sizes[i+1].Record(ctx, int64(call.ResponseSize), opts...)
+		}
 	}
 	d, timed := callDuration(call)
 	if !timed {
 		return
 	}
 	if b.duration != nil {
-		b.duration.Record(ctx, d.Seconds(), s.current...)
+		b.duration.RecordSet(ctx, d.Seconds(), s.current)
 	}
 	if b.old != nil {
 		b.old.Record(ctx, float64(d)/1e6, s.old...)
@@ -207,8 +251,8 @@ func (b *otelBackend) inFlightAdd(ctx context.Context, system, method string, d 
 }
 
 var (
-	sentAttr = DirectionKey.String("SENT")
-	recvAttr = DirectionKey.String("RECEIVED")
+	sentAttr = DirectionKey.String("sent")
+	recvAttr = DirectionKey.String("received")
 )
 
 func (b *otelBackend) message(ctx context.Context, system, method string, sent bool) {

@@ -3,7 +3,9 @@ package metrics_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cloudwego/kitex/client"
@@ -13,6 +15,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/kitex_gen/echo"
@@ -176,25 +179,47 @@ func TestOTelOldAttributesAreGuarded(t *testing.T) {
 	}
 }
 
-// Size histograms have byte boundaries, not the SDK's millisecond ones.
-func TestOTelSizeHistogramBoundaries(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer func() { _ = mp.Shutdown(context.Background()) }()
-	e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(metrics.WithMeterProvider(mp), metrics.WithSizeHistograms()))}, nil)
-	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{Message: "hello"}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitServer(1)
-	got := collect(t, reader)
-	for _, name := range []string{"rpc.server.request.size", "rpc.server.response.size"} {
-		h, ok := got[name].Data.(metricdata.Histogram[int64])
-		if !ok || len(h.DataPoints) != 1 {
-			t.Fatalf("%s: %T with %v, want one int64 histogram point", name, got[name].Data, got[name].Data)
-		}
-		if b := h.DataPoints[0].Bounds; !slices.Equal(b, metrics.DefaultSizeBuckets) {
-			t.Errorf("%s bounds %v, want DefaultSizeBuckets %v", name, b, metrics.DefaultSizeBuckets)
-		}
+// Size histograms have byte boundaries, and their names follow the opt-in:
+// v1.43 dropped rpc.{side}.request.size and .response.size, so the current
+// conventions get kitex.rpc.* names and only rpc/old and rpc/dup the v1.37
+// ones.
+func TestOTelSizeHistograms(t *testing.T) {
+	current := []string{"kitex.rpc.server.request.size", "kitex.rpc.server.response.size"}
+	v137 := []string{"rpc.server.request.size", "rpc.server.response.size"}
+	for optIn, want := range map[string][]string{"rpc": current, "rpc/dup": append(current, v137...), "rpc/old": v137} {
+		t.Run(optIn, func(t *testing.T) {
+			reader := sdkmetric.NewManualReader()
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+			defer func() { _ = mp.Shutdown(context.Background()) }()
+			e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(metrics.WithMeterProvider(mp),
+				metrics.WithSizeHistograms(), metrics.WithSemconvOptIn(optIn)))}, nil)
+			if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{Message: "hello"}); err != nil {
+				t.Fatal(err)
+			}
+			e.waitServer(1)
+			got := collect(t, reader)
+			var sizes []string
+			for name := range got {
+				if strings.HasSuffix(name, ".size") {
+					sizes = append(sizes, name)
+				}
+			}
+			if slices.Sort(sizes); !slices.Equal(sizes, slices.Sorted(slices.Values(want))) {
+				t.Errorf("size instruments %v, want %v", sizes, slices.Sorted(slices.Values(want)))
+			}
+			for _, name := range want {
+				h, ok := got[name].Data.(metricdata.Histogram[int64])
+				if !ok || len(h.DataPoints) != 1 {
+					t.Fatalf("%s: %T with %v, want one int64 histogram point", name, got[name].Data, got[name].Data)
+				}
+				if b := h.DataPoints[0].Bounds; !slices.Equal(b, metrics.DefaultSizeBuckets) {
+					t.Errorf("%s bounds %v, want DefaultSizeBuckets %v", name, b, metrics.DefaultSizeBuckets)
+				}
+				if got[name].Unit != "By" {
+					t.Errorf("%s unit %q, want By", name, got[name].Unit)
+				}
+			}
+		})
 	}
 }
 
@@ -217,5 +242,58 @@ func TestOTelStatusCodeAttribute(t *testing.T) {
 	}
 	if want := map[string]uint64{"OK": 1, "7": 1, "_OTHER": 1}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("rpc.server.call.duration by rpc.response.status_code = %v, want %v", got, want)
+	}
+}
+
+// Conventions v1.43 as otelgrpc v0.72.0 applies them: the meter carries the
+// schema URL; a client's duration carries server.address and server.port of
+// the server it called, a server's none; the peer is service.peer.name.
+func TestOTelSemconvV143Attributes(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	opts := []metrics.Option{metrics.WithMeterProvider(mp), metrics.WithSemconvOptIn("rpc")}
+	e := newEnv(t, []server.Option{server.WithSuite(metrics.NewServerSuite(opts...))},
+		[]client.Option{client.WithSuite(metrics.NewClientSuite(opts...))})
+	if _, err := e.client.Echo(context.Background(), &echo.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitServer(1)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if len(rm.ScopeMetrics) != 1 || rm.ScopeMetrics[0].Scope.SchemaURL != semconv.SchemaURL {
+		t.Fatalf("scopes %+v, want one with schema URL %s", rm.ScopeMetrics, semconv.SchemaURL)
+	}
+	host, port, err := net.SplitHostPort(e.svr.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, reader)
+	want := map[string]string{
+		"rpc.client.call.duration": fmt.Sprintf("server.address=%s,server.port=%s,service.peer.name=backend", host, port),
+		"rpc.server.call.duration": "server.address=absent,server.port=absent,service.peer.name=frontend",
+	}
+	for name, w := range want {
+		pts := histogramPoints(t, got[name])
+		if len(pts) != 1 {
+			t.Fatalf("%s: %d points, want 1", name, len(pts))
+		}
+		var have []string
+		for _, k := range []attribute.Key{"server.address", "server.port", "service.peer.name"} {
+			v, ok := pts[0].Attributes.Value(k)
+			if !ok {
+				have = append(have, string(k)+"=absent")
+				continue
+			}
+			have = append(have, string(k)+"="+v.Emit())
+		}
+		if g := strings.Join(have, ","); g != w {
+			t.Errorf("%s: %s, want %s", name, g, w)
+		}
+		if _, ok := pts[0].Attributes.Value("kitex.peer.service"); ok {
+			t.Errorf("%s still has kitex.peer.service", name)
+		}
 	}
 }

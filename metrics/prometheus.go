@@ -40,6 +40,14 @@ type seriesKey struct {
 	// (rpc.service); empty on clients and without rpc/old. It comes from
 	// the server's configuration, not the wire.
 	local string
+	// For the OTel attributes only (Prometheus labels ignore them):
+	// notFailed marks a gRPC failure a server does not count as failed
+	// (rpcmodel.Call.ServerFault), which the conventions record without
+	// error.type; serverHost and serverPort are a client's server.address
+	// and server.port, as otelgrpc records them.
+	notFailed  bool
+	serverHost string
+	serverPort int
 }
 
 type promSeries struct {

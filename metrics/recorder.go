@@ -60,7 +60,7 @@ func newRecorder(side rpcmodel.Side, opts []Option) *recorder {
 	for _, svc := range cfg.services {
 		system := rpcmodel.SystemKitex
 		for name := range svc.Methods {
-			method := rpcmodel.FullMethodName(svc.GetPackageName(), svc.ServiceName, name)
+			method := cfg.methods.Declare(svc.GetPackageName(), svc.ServiceName, name)
 			if r.prom != nil {
 				r.prom.precreate(system, method)
 			}
@@ -99,7 +99,7 @@ func (r *recorder) finish(ctx context.Context) {
 			snap = &cs
 		}
 	}
-	rpcmodel.DeriveWith(&call, r.side, ri, nil, snap)
+	r.cfg.methods.DeriveWith(&call, r.side, ri, nil, snap)
 	timeUntimed(ctx, &call)
 	r.record(ctx, &call)
 }
@@ -112,8 +112,15 @@ func (r *recorder) record(ctx context.Context, call *rpcmodel.Call) {
 	}
 	k := seriesKey{system: call.System, method: call.FullMethod, peer: r.peer.label(peer),
 		outcome: call.Outcome.String(), errorType: call.ErrorType, statusCode: r.bizCode.statusCode(call)}
-	if r.side == rpcmodel.Server && r.otel != nil && r.cfg.semconvOld {
-		k.local = call.Callee
+	if r.otel != nil {
+		switch {
+		case r.side == rpcmodel.Server && r.cfg.semconvOld:
+			k.local = call.Callee
+		case r.side == rpcmodel.Client && r.cfg.semconvCurrent:
+			k.serverHost, k.serverPort = rpcmodel.HostPort(call.ServerAddr)
+		}
+		k.notFailed = r.side == rpcmodel.Server && call.System == rpcmodel.SystemGRPC &&
+			call.Outcome == rpcmodel.Failure && !call.ServerFault()
 	}
 	link, linked := spanOf(ctx)
 	if r.prom != nil {
@@ -140,7 +147,7 @@ func (r *recorder) startStream(ctx context.Context, ri rpcinfo.RPCInfo) context.
 	ctx, st := callctx.With[streamRecord](ctx, streamKey{})
 	call := rpcmodel.Call{Side: rpcmodel.Client, System: rpcmodel.SystemOf(ri), Callee: ri.To().ServiceName(),
 		Outcome: rpcmodel.Failure, Start: time.Now()}
-	call.FullMethod = rpcmodel.FullMethodOf(ri)
+	call.FullMethod = r.cfg.methods.FullMethod(ri)
 	call.Method = ri.Invocation().MethodName()
 	st.stop = context.AfterFunc(ctx, func() {
 		if !st.ended.CompareAndSwap(false, true) {
@@ -178,7 +185,7 @@ func (r *recorder) inFlight(next endpoint.Endpoint) endpoint.Endpoint {
 		if ri == nil || (r.cfg.filter != nil && !r.cfg.filter(ctx, ri)) {
 			return next(ctx, req, resp)
 		}
-		system, method := rpcmodel.SystemOf(ri), rpcmodel.FullMethodOf(ri)
+		system, method := rpcmodel.SystemOf(ri), r.cfg.methods.FullMethod(ri)
 		if r.side == rpcmodel.Client {
 			if callee := ri.To().ServiceName(); callee != "" {
 				if _, seen := r.configs.Load(callee); !seen {
@@ -224,7 +231,7 @@ func (r *recorder) streamMessage(ctx context.Context, ri rpcinfo.RPCInfo, err er
 	if err != nil || ri == nil {
 		return
 	}
-	system, method := rpcmodel.SystemOf(ri), rpcmodel.FullMethodOf(ri)
+	system, method := rpcmodel.SystemOf(ri), r.cfg.methods.FullMethod(ri)
 	if r.prom != nil {
 		r.prom.message(system, method, sent)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/cloudwego/kitex/pkg/utils"
 	"github.com/cloudwego/kitex/server"
 
+	"github.com/kitexsuite/suite/internal/kitexmeta"
 	"github.com/kitexsuite/suite/internal/stack"
 	"github.com/kitexsuite/suite/rpcmodel"
 )
@@ -73,6 +74,10 @@ func (s *ServerSuite) Options() []server.Option {
 		// tracer is installed; metrics need only the start and finish.
 		server.WithStatsLevel(stats.LevelBase),
 		server.WithMiddleware(r.inFlight),
+		// The caller's name and the business status Kitex's TTHeader and
+		// HTTP/2 handlers carry, so the labels do not depend on whether a
+		// tracing Suite (which installs the same) is there too.
+		server.WithMetaHandler(kitexmeta.Server),
 		// Grows the request goroutine's stack before Kitex decodes, where
 		// that is cheap, not under Finish's recording (see internal/stack).
 		server.WithBoundHandler(stack.Inbound{Owner: "metrics"}),
@@ -115,6 +120,7 @@ func (s *ClientSuite) Options() []client.Option {
 		client.WithTracer(tracer{r}),
 		client.WithStatsLevel(stats.LevelBase), // see ServerSuite.Options
 		client.WithMiddleware(r.inFlight),
+		client.WithMetaHandler(kitexmeta.Client), // see ServerSuite.Options
 		client.WithStreamOptions(client.WithStreamEventHandler(rpcinfo.ClientStreamEventHandler{
 			HandleStreamSendEvent: r.onStreamSend, HandleStreamRecvEvent: r.onStreamRecv,
 		})),

@@ -132,6 +132,34 @@ func (c *Call) StatusCode() string {
 	return c.ErrorType
 }
 
+// ServerFault reports whether a failed call seen by a server was the
+// server's own fault, which is what makes a server span Error and, on gRPC,
+// what the conventions count as a failed call on the server's duration
+// metric (error.type). On gRPC these are the codes the conventions list:
+// UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and
+// DATA_LOSS (otelgrpc v0.72.0 applies the same list), so a NOT_FOUND the
+// handler answers is not. On Kitex's own transports client mistakes (an
+// unknown method, a cancelled call, an ACL or limit rejection) and
+// exceptions the IDL declares (the application's answer, like a gRPC
+// NOT_FOUND) are not either. A call that did not fail is never a fault.
+func (c *Call) ServerFault() bool {
+	if c.Outcome != Failure {
+		return false
+	}
+	if c.System == SystemGRPC {
+		switch c.StatusCode() {
+		case "UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS":
+			return true
+		}
+		return false
+	}
+	switch c.ErrorType {
+	case ErrorTypeUnknownMethod, ErrorTypeCanceled, ErrorTypeException, ErrorTypeACL, ErrorTypeOverLimit:
+		return false
+	}
+	return true
+}
+
 // grpcCode is the status a gRPC failure carries on the wire: on the client
 // the one the peer sent, on the server the one Kitex sends for the
 // handler's error (its own status, or Kitex's mapping of its error).

@@ -190,10 +190,12 @@ func WithDetailedEvents() Option {
 	return optionFunc(func(c *config) { c.detailedEvents = true })
 }
 
-// WithMessageEvents records one `rpc.message` span event per streamed
-// message (type, id, size as Kitex measured it) and the total bytes each way
-// as kitex.stream.bytes.* attributes. Message counts are always recorded;
-// events and sizes are off by default.
+// WithMessageEvents records one `kitex.stream.message` span event per
+// streamed message (kitex.message.direction "sent" or "received", .id, and
+// .size as Kitex measured it; v1.43 of the conventions dropped the
+// rpc.message event) and the total bytes each way as kitex.stream.bytes.*
+// attributes. Message counts are always recorded; events and sizes are off
+// by default.
 func WithMessageEvents() Option {
 	return optionFunc(func(c *config) { c.messageEvents = true })
 }

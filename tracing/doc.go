@@ -11,12 +11,12 @@
 // the span name is the fully-qualified method ("echo.EchoService/Echo");
 // attributes are rpc.system.name ("kitex", or "grpc" on Kitex's gRPC
 // transport), rpc.method, rpc.response.status_code, server.address,
-// server.port, network.peer.*, and error.type from the bounded mapping in
-// package rpcmodel. A method the service does not define is reported as
+// server.port, network.peer.*, service.peer.name (the callee on a client
+// span, the caller on a server span), and error.type from the bounded
+// mapping in package rpcmodel. A method the service does not define is reported as
 // rpc.method "_OTHER" with rpc.method_original, and its span is named after
 // the RPC system. Kitex specifics live under kitex.*: kitex.biz_status.code
-// and .message for business status errors, kitex.peer.service, stream
-// message counts and kitex.retry.attempts; WithWireAttributes adds
+// and .message for business status errors, stream message counts and kitex.retry.attempts; WithWireAttributes adds
 // kitex.transport and request and response sizes.
 //
 // Status follows the conventions: a failed call marks the CLIENT span Error;
@@ -62,7 +62,7 @@
 //
 // A stream gets one span from its creation to its end (normal close, error
 // or cancellation), with kitex.stream.messages.sent/received; with
-// WithMessageEvents also one rpc.message event per message and byte totals.
+// WithMessageEvents also one kitex.stream.message event per message and byte totals.
 // Kitex finishes a gRPC client stream only when a Recv or Send fails or the
 // stream completes; a caller that cancels the stream's context and walks
 // away would leave it unfinished, so the client Suite ends such a span

@@ -86,8 +86,8 @@ func TestSuccessAttributes(t *testing.T) {
 	cl := kindSpan(t, spans, trace.SpanKindClient)
 	wantAttr(t, cl, "server.address", "127.0.0.1")
 	wantAttr(t, cl, "server.port", addr[len("127.0.0.1:"):])
-	wantAttr(t, cl, "kitex.peer.service", "backend")
-	wantAttr(t, kindSpan(t, spans, trace.SpanKindServer), "kitex.peer.service", "client")
+	wantAttr(t, cl, "service.peer.name", "backend")
+	wantAttr(t, kindSpan(t, spans, trace.SpanKindServer), "service.peer.name", "client")
 }
 
 func TestBusinessErrorIsNotAnRPCFailure(t *testing.T) {

@@ -18,12 +18,18 @@ func addStatsEvents(sp trace.Span, st rpcinfo.RPCStats) {
 	}
 }
 
+// messageEventName is the span event WithMessageEvents records per message.
+const messageEventName = "kitex.stream.message"
+
 var (
-	messageTypeKey = attribute.Key("rpc.message.type")
-	messageIDKey   = attribute.Key("rpc.message.id")
-	messageSizeKey = attribute.Key("rpc.message.uncompressed_size")
-	sentAttr       = messageTypeKey.String("SENT")
-	recvAttr       = messageTypeKey.String("RECEIVED")
+	// Semantic conventions v1.43 dropped the rpc.message event and its
+	// attributes (otelgrpc v0.72.0 records none), so WithMessageEvents
+	// names its events in the kitex namespace.
+	messageDirectionKey = attribute.Key("kitex.message.direction")
+	messageIDKey        = attribute.Key("kitex.message.id")
+	messageSizeKey      = attribute.Key("kitex.message.size")
+	sentAttr            = messageDirectionKey.String("sent")
+	recvAttr            = messageDirectionKey.String("received")
 )
 
 // onStreamSend and onStreamRecv count the messages of a stream (Kitex calls
@@ -37,7 +43,7 @@ func (c *config) onStreamSend(ctx context.Context, key recordKey, ri rpcinfo.RPC
 	size := int64(ri.Stats().LastSendSize())
 	rec.sentBytes.Add(size)
 	if c.messageEvents {
-		rec.span.AddEvent("rpc.message", trace.WithAttributes(sentAttr, messageIDKey.Int64(n), messageSizeKey.Int64(size)))
+		rec.span.AddEvent(messageEventName, trace.WithAttributes(sentAttr, messageIDKey.Int64(n), messageSizeKey.Int64(size)))
 	}
 }
 
@@ -50,7 +56,7 @@ func (c *config) onStreamRecv(ctx context.Context, key recordKey, ri rpcinfo.RPC
 	size := int64(ri.Stats().LastRecvSize())
 	rec.recvBytes.Add(size)
 	if c.messageEvents {
-		rec.span.AddEvent("rpc.message", trace.WithAttributes(recvAttr, messageIDKey.Int64(n), messageSizeKey.Int64(size)))
+		rec.span.AddEvent(messageEventName, trace.WithAttributes(recvAttr, messageIDKey.Int64(n), messageSizeKey.Int64(size)))
 	}
 }
 

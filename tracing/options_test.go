@@ -309,7 +309,7 @@ func TestFilteredNestedClientLeavesServerSpanAlone(t *testing.T) {
 	spans := e.waitChain(1)
 	wantChain(t, spans, trace.SpanContext{}, resp.TraceIDs, 1)
 	sv := kindSpan(t, spans, trace.SpanKindServer)
-	wantAttr(t, sv, "kitex.peer.service", "client")
+	wantAttr(t, sv, "service.peer.name", "client")
 	if _, ok := attr(sv, "network.peer.address"); !ok {
 		t.Errorf("server span lost its own attributes: %v", sv.Attributes())
 	}

@@ -19,7 +19,7 @@ import (
 const (
 	BizStatusCodeKey    = attribute.Key("kitex.biz_status.code")
 	BizStatusMessageKey = attribute.Key("kitex.biz_status.message")
-	PeerServiceKey      = attribute.Key("kitex.peer.service") // callee on client spans, caller on server spans
+	PeerServiceKey      = semconv.ServicePeerNameKey          // service.peer.name: callee on client spans, caller on server spans
 	TransportKey        = attribute.Key("kitex.transport")    // rpcmodel.ProtocolName; with WithWireAttributes
 	RequestSizeKey      = attribute.Key("kitex.request.size") // with WithWireAttributes
 	ResponseSizeKey     = attribute.Key("kitex.response.size")
@@ -118,7 +118,7 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 		}
 	case rpcmodel.Failure:
 		a = append(a, semconv.ErrorTypeKey.String(call.ErrorType))
-		if call.Side == rpcmodel.Client || serverFault(call) {
+		if call.Side == rpcmodel.Client || call.ServerFault() {
 			sp.SetStatus(codes.Error, errMessage(call))
 		}
 		if call.Err != nil {
@@ -136,28 +136,6 @@ func (c *config) finishSpan(sp trace.Span, call *rpcmodel.Call, rec *callRecord,
 	// Kitex records RPCFinish just before calling Finish, so ending now is
 	// the same instant without the cost of an End option.
 	sp.End()
-}
-
-// serverFault reports whether a failure seen by the server is the server's
-// own fault. On gRPC the conventions list the codes that make a server span
-// Error (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
-// DATA_LOSS); on Kitex's own transports client mistakes (an unknown method,
-// a cancelled call, an ACL or limit rejection) and exceptions the IDL
-// declares (the application's answer, like a gRPC NOT_FOUND) stay Unset.
-func serverFault(call *rpcmodel.Call) bool {
-	if call.System == rpcmodel.SystemGRPC {
-		switch call.StatusCode() {
-		case "UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS":
-			return true
-		}
-		return false
-	}
-	switch call.ErrorType {
-	case rpcmodel.ErrorTypeUnknownMethod, rpcmodel.ErrorTypeCanceled, rpcmodel.ErrorTypeException,
-		rpcmodel.ErrorTypeACL, rpcmodel.ErrorTypeOverLimit:
-		return false
-	}
-	return true
 }
 
 func errMessage(call *rpcmodel.Call) string {

@@ -2,18 +2,14 @@ package tracing
 
 import (
 	"context"
-	"strconv"
-	"time"
 
 	"github.com/cloudwego/kitex/pkg/endpoint"
 	"github.com/cloudwego/kitex/pkg/remote"
 	"github.com/cloudwego/kitex/pkg/remote/trans/nphttp2/metadata"
 	"github.com/cloudwego/kitex/pkg/remote/trans/ttstream"
-	"github.com/cloudwego/kitex/pkg/remote/transmeta"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
 	ktransmeta "github.com/cloudwego/kitex/pkg/transmeta"
-	"github.com/cloudwego/kitex/pkg/utils"
 	"github.com/cloudwego/kitex/server"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
@@ -212,7 +208,7 @@ func (m *serverMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.
 		return ctx, nil
 	}
 	if ri := msg.RPCInfo(); kitexmeta.IsTTHeader(ri) {
-		readTTHeader(ri, ti.TransIntInfo())
+		kitexmeta.ReadServerTTHeader(ri, ti.TransIntInfo())
 	}
 	strInfo := ti.TransStrInfo()
 	if len(strInfo) == 0 {
@@ -226,56 +222,11 @@ func (m *serverMeta) ReadMeta(ctx context.Context, msg remote.Message) (context.
 	return ctx, nil
 }
 
-// readTTHeader does what Kitex's ServerTTHeaderHandler.ReadMeta does: the
-// caller's service and method into the RPCInfo, and the caller's RPC
-// timeout into its config (it matters with server.WithEnableContextTimeout).
-// Unlike Kitex's handler it parses the timeout only when the caller sent
-// one: strconv.Atoi("") allocates its error, on every call of a client that
-// sends none (any client without Kitex's ClientTTHeaderHandler).
-func readTTHeader(ri rpcinfo.RPCInfo, intInfo map[uint16]string) {
-	if ci := rpcinfo.AsMutableEndpointInfo(ri.From()); ci != nil {
-		if v := intInfo[transmeta.FromService]; v != "" {
-			ci.SetServiceName(v)
-		}
-		if v := intInfo[transmeta.FromMethod]; v != "" {
-			ci.SetMethod(v)
-		}
-	}
-	if v := intInfo[transmeta.RPCTimeout]; v != "" {
-		if cfg := rpcinfo.AsMutableRPCConfig(ri.Config()); cfg != nil {
-			if ms, err := strconv.Atoi(v); err == nil {
-				cfg.SetRPCTimeout(time.Duration(ms) * time.Millisecond)
-			}
-		}
-	}
-}
-
-// WriteMeta does what Kitex's ServerTTHeaderHandler.WriteMeta does for a
-// Kitex client: the handler's business status error (read back by this
-// Suite's client and by Kitex's ClientTTHeaderHandler), and the graceful
-// shutdown's connection-reset mark. It leaves out the message-type header,
-// which no Kitex client reads, so a reply without either carries no header
-// for the client to decode.
+// WriteMeta does Kitex's ServerTTHeaderHandler's work for a Kitex client
+// (kitexmeta.WriteServerTTHeader).
 func (m *serverMeta) WriteMeta(ctx context.Context, msg remote.Message) (context.Context, error) {
-	ri, ti := msg.RPCInfo(), msg.TransInfo()
-	if ti == nil || !kitexmeta.IsTTHeader(ri) {
-		return ctx, nil
-	}
-	if inv := ri.Invocation(); inv != nil {
-		if bizErr := inv.BizStatusErr(); bizErr != nil {
-			strInfo := ti.TransStrInfo()
-			strInfo[kitexmeta.BizStatusHeader] = strconv.Itoa(int(bizErr.BizStatusCode()))
-			strInfo[kitexmeta.BizMessageHeader] = bizErr.BizMessage()
-			if extra := bizErr.BizExtra(); len(extra) != 0 {
-				// A map[string]string always encodes.
-				strInfo[kitexmeta.BizExtraHeader], _ = utils.Map2JSONStr(extra)
-			}
-		}
-	}
-	if to := ri.To(); to != nil {
-		if v, ok := to.Tag(rpcinfo.ConnResetTag); ok {
-			ti.TransStrInfo()[transmeta.HeaderConnectionReadyToReset] = v
-		}
+	if ri, ti := msg.RPCInfo(), msg.TransInfo(); ti != nil && kitexmeta.IsTTHeader(ri) {
+		kitexmeta.WriteServerTTHeader(ri, ti.TransStrInfo())
 	}
 	return ctx, nil
 }
@@ -288,6 +239,9 @@ func (m *serverMeta) OnReadStream(ctx context.Context) (context.Context, error) 
 	md, ok := metadata.FromIncomingContext(ctx)
 	if !ok {
 		return ctx, nil
+	}
+	if ri := rpcinfo.GetRPCInfo(ctx); kitexmeta.IsGRPC(ri) {
+		kitexmeta.ReadGRPCIdentity(ri, md) // as Kitex's ServerHTTP2Handler
 	}
 	return m.cfg.extract(ctx, grpcIncoming(md)), nil
 }

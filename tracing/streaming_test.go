@@ -225,9 +225,9 @@ func TestStreamMessageEventsAndSizes(t *testing.T) {
 	cl := kindSpan(t, e.waitSpans(2), trace.SpanKindClient)
 	received := 0
 	for _, ev := range cl.Events() {
-		if ev.Name == "rpc.message" {
+		if ev.Name == "kitex.stream.message" {
 			for _, kv := range ev.Attributes {
-				if kv.Key == "rpc.message.type" && kv.Value.AsString() == "RECEIVED" {
+				if kv.Key == "kitex.message.direction" && kv.Value.AsString() == "received" {
 					received++
 				}
 			}

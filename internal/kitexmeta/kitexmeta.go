@@ -1,13 +1,16 @@
-// Package kitexmeta does the work of Kitex's client header handlers
-// (transmeta.ClientTTHeaderHandler and transmeta.ClientHTTP2Handler) for the
-// kitexsuite client Suites, without their per-call allocations.
+// Package kitexmeta does the work of Kitex's header handlers
+// (transmeta.ClientTTHeaderHandler, ClientHTTP2Handler and their server
+// counterparts) for the kitexsuite Suites, without their per-call
+// allocations.
 //
 // A Kitex client without those handlers sends no caller identity and no RPC
 // timeout, never sees the handler's business status error, and keeps
 // reusing a pooled connection the server marked for reset during a graceful
-// shutdown. Any Suite that changes what a client reports (tracing, metrics)
-// therefore installs [Client]; installing it twice is harmless (every write
-// is idempotent, a business error already read is not parsed again).
+// shutdown; a server without them sees no caller name. Any Suite that
+// reports what those carry (tracing, metrics) therefore installs [Client]
+// or [Server] itself, so its labels do not depend on which other Suites are
+// installed; installing them twice is harmless (every write is idempotent,
+// a business error already read is not parsed again).
 package kitexmeta
 
 import (

@@ -90,12 +90,19 @@ func (s *Server) Stop() error {
 	return err
 }
 
+// errNoResponse is a call that returned neither a response nor an error:
+// what a Kitex client does with a business status error it never read.
+var errNoResponse = errors.New("testservice: no response and no error")
+
 // ThriftClient forwards Echo over a Thrift client.
 func ThriftClient(c echoservice.Client) Forward {
 	return func(ctx context.Context, req *Request) (*Response, error) {
 		r, err := c.Echo(ctx, thriftRequest(req))
 		if err != nil {
 			return nil, err
+		}
+		if r == nil { // a business error the client did not read
+			return nil, errNoResponse
 		}
 		return fromThriftResponse(r), nil
 	}
@@ -107,6 +114,9 @@ func ProtobufClient(c pbecho.Client) Forward {
 		r, err := c.Echo(ctx, protobufRequest(req))
 		if err != nil {
 			return nil, err
+		}
+		if r == nil { // a business error the client did not read
+			return nil, errNoResponse
 		}
 		return fromProtobufResponse(r), nil
 	}
