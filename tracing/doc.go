@@ -35,11 +35,16 @@
 //
 // # Propagation
 //
-// The propagator (default: the global one when the Suite is built, or W3C
-// tracecontext and baggage when none is set) writes only its own keys. On
-// TTHeader the client also sends its service name under Kitex's own
-// FromService header (the one field of Kitex's ClientTTHeaderHandler the
-// server's record needs), and reads a business status error from the reply.
+// The propagator (default: the global one as it is at each call, or W3C
+// tracecontext and baggage while none is set; an explicit propagator with
+// no fields, OTEL_PROPAGATORS=none, propagates nothing) writes only its own
+// keys. The server Suite also reads obs-opentelemetry's metainfo form
+// (RPC_TRANSIT_<field> headers, rpc-transit-<field> gRPC metadata);
+// WithContribMetainfoWrite makes the client write it too. The client Suite
+// does the rest of Kitex's ClientTTHeaderHandler and ClientHTTP2Handler's
+// work (caller identity on every transport, the RPC timeout, the reply's
+// business status, the graceful shutdown's connection-reset mark), the
+// server Suite that of the server handlers.
 //
 //   - TTHeader (Thrift and Kitex Protobuf): string headers of the TTHeader
 //     frame. Kitex Protobuf clients use TTHeader by default. Thrift clients
@@ -57,6 +62,15 @@
 //
 // A mixed chain (a Thrift hop, then a gRPC hop) works because each hop
 // extracts into the context its handler sees and injects from it.
+//
+// # Sampling and the trust boundary
+//
+// A sampler sees rpc.system.name and rpc.method at span start. A server
+// span continues the caller's trace and sampling decision, and the
+// caller's baggage reaches the handler. WithPublicEndpoint (or
+// WithPublicEndpointFn, per call) starts a new trace linked to the
+// caller's instead, as otelgrpc's option of that name does;
+// WithDropIncomingBaggage ignores the caller's baggage.
 //
 // # Streams
 //
