@@ -33,9 +33,10 @@
 //
 // The OTel instruments follow the semantic conventions v1.43.0 as otelgrpc
 // v0.72.0 applies them: the meter carries the schema URL, the durations
-// are rpcconv's ServerCallDuration and ClientCallDuration (built with this
-// Suite's buckets: rpcconv's constructors would replace them with the
-// conventions' defaults), with rpc.system.name, rpc.method,
+// have the name, unit and description of rpcconv's ServerCallDuration and
+// ClientCallDuration (built directly, with this Suite's buckets: rpcconv's
+// constructors would replace them with the conventions' defaults, and its
+// RecordSet costs an allocation per call), with rpc.system.name, rpc.method,
 // rpc.response.status_code, error.type when the call failed, and on a
 // client server.address and server.port of the instance called; plus
 // kitex.outcome and service.peer.name. On gRPC a server counts as failed

@@ -34,7 +34,7 @@ const (
 type otelBackend struct {
 	cfg      *config
 	side     rpcmodel.Side
-	duration durationHistogram       // rpc.{side}.call.duration, seconds
+	duration metric.Float64Histogram // rpc.{side}.call.duration, seconds
 	old      metric.Float64Histogram // rpc.{side}.duration, ms (rpc/old, rpc/dup)
 	active   metric.Int64UpDownCounter
 	// sizes: kitex.rpc.{side}.request.size and .response.size; under
@@ -57,31 +57,23 @@ type methodOpts struct {
 // otelSeries caches the record options of one label combination: building
 // an attribute.Set sorts and allocates, so it happens once per series.
 type otelSeries struct {
-	current attribute.Set
+	current []metric.RecordOption
 	old     []metric.RecordOption
-}
-
-// durationHistogram is rpcconv's ServerCallDuration or ClientCallDuration.
-type durationHistogram interface {
-	RecordSet(ctx context.Context, val float64, set attribute.Set)
 }
 
 // newCallDuration builds the side's rpc.{side}.call.duration through
 // rpcconv with the Suite's buckets. rpcconv's constructors append their
 // own options after the caller's, so buckets given to NewServerCallDuration
 // would be replaced by the conventions' defaults: the histogram is built
-// with rpcconv's name, unit and description and wrapped in rpcconv's type.
-func newCallDuration(m metric.Meter, side rpcmodel.Side, buckets []float64) (durationHistogram, error) {
+// with rpcconv's name, unit and description. Calls record through the
+// histogram itself with the series' cached options: rpcconv's RecordSet
+// builds an option per call, one allocation more.
+func newCallDuration(m metric.Meter, side rpcmodel.Side, buckets []float64) (metric.Float64Histogram, error) {
+	name, unit, desc := rpcconv.ClientCallDuration{}.Name(), rpcconv.ClientCallDuration{}.Unit(), rpcconv.ClientCallDuration{}.Description()
 	if side == rpcmodel.Server {
-		var d rpcconv.ServerCallDuration
-		h, err := m.Float64Histogram(d.Name(), metric.WithUnit(d.Unit()), metric.WithDescription(d.Description()),
-			metric.WithExplicitBucketBoundaries(buckets...))
-		return rpcconv.ServerCallDuration{Float64Histogram: h}, err
+		name, unit, desc = rpcconv.ServerCallDuration{}.Name(), rpcconv.ServerCallDuration{}.Unit(), rpcconv.ServerCallDuration{}.Description()
 	}
-	var d rpcconv.ClientCallDuration
-	h, err := m.Float64Histogram(d.Name(), metric.WithUnit(d.Unit()), metric.WithDescription(d.Description()),
-		metric.WithExplicitBucketBoundaries(buckets...))
-	return rpcconv.ClientCallDuration{Float64Histogram: h}, err
+	return m.Float64Histogram(name, metric.WithUnit(unit), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(buckets...))
 }
 
 func newOTelBackend(cfg *config, side rpcmodel.Side) (*otelBackend, error) {
@@ -168,7 +160,7 @@ func (b *otelBackend) seriesFor(k seriesKey) *otelSeries {
 				attrs = append(attrs, semconv.ServerPort(k.serverPort))
 			}
 		}
-		s.current = attribute.NewSet(attrs...)
+		s.current = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
 	}
 	if b.cfg.semconvOld {
 		s.old = []metric.RecordOption{metric.WithAttributeSet(oldAttributes(b.side, k))}
@@ -235,7 +227,7 @@ func (b *otelBackend) finished(ctx context.Context, call *rpcmodel.Call, k serie
 		return
 	}
 	if b.duration != nil {
-		b.duration.RecordSet(ctx, d.Seconds(), s.current)
+		b.duration.Record(ctx, d.Seconds(), s.current...)
 	}
 	if b.old != nil {
 		b.old.Record(ctx, float64(d)/1e6, s.old...)
