@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -341,13 +342,79 @@ func TestAdvertisedAddr(t *testing.T) {
 	if err != nil || got != "10.0.0.1:8888" {
 		t.Fatalf("%q %v", got, err)
 	}
-	got, err = AdvertisedAddr(&net.TCPAddr{Port: 8888}) // ":8888": this machine's address
-	if err == nil {
-		if host, port, _ := net.SplitHostPort(got); port != "8888" || net.ParseIP(host).IsLoopback() {
-			t.Fatalf("unspecified host advertised as %q", got)
-		}
-	}
 	if _, err := AdvertisedAddr(&net.TCPAddr{IP: net.ParseIP("10.0.0.1")}); err == nil {
 		t.Fatal("port 0 accepted")
+	}
+	if _, err := AdvertisedAddr(nil); err == nil {
+		t.Fatal("a nil address accepted")
+	}
+}
+
+// The choice for an unspecified listen host, on the interface lists of
+// machines people run: the address other machines reach, not a bridge's,
+// a link-local one or a tunnel's, whatever the interface order.
+func TestAdvertisedAddrPicksReachableInterface(t *testing.T) {
+	v4, v6 := func(s string) net.IP { return net.ParseIP(s).To4() }, net.ParseIP
+	lo := ifaceAddr{"lo", true, v4("127.0.0.1")}
+	docker := ifaceAddr{"docker0", true, v4("172.17.0.1")}
+	for _, tc := range []struct {
+		name  string
+		addrs []ifaceAddr
+		want  string
+	}{
+		{"docker0 listed first", []ifaceAddr{lo, docker, {"eth0", true, v4("10.1.2.3")}}, "10.1.2.3:8888"},
+		{"link-local first", []ifaceAddr{{"eth1", true, v4("169.254.10.1")}, {"eth0", true, v4("10.1.2.3")}}, "10.1.2.3:8888"},
+		{"VPN tunnel first", []ifaceAddr{{"wg0", true, v4("10.99.0.2")}, {"tun0", true, v4("10.98.0.2")}, {"ens5", true, v4("192.168.1.20")}}, "192.168.1.20:8888"},
+		{"down interface", []ifaceAddr{{"eth0", false, v4("10.1.2.3")}, {"eth1", true, v4("10.4.5.6")}}, "10.4.5.6:8888"},
+		{"IPv6 only, with a docker bridge", []ifaceAddr{lo, docker, {"eth0", true, v6("fe80::1")}, {"eth0", true, v6("2001:db8::7")}}, "[2001:db8::7]:8888"},
+		{"dual stack prefers IPv4", []ifaceAddr{{"eth0", true, v6("2001:db8::7")}, {"eth0", true, v4("10.1.2.3")}}, "10.1.2.3:8888"},
+		{"only a bridge", []ifaceAddr{lo, docker}, "172.17.0.1:8888"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, listen := range []net.Addr{&net.TCPAddr{Port: 8888}, &net.TCPAddr{IP: net.IPv4zero, Port: 8888}} {
+				got, err := advertisedAddr(listen, "", "", func() ([]ifaceAddr, error) { return tc.addrs, nil })
+				if err != nil || got != tc.want {
+					t.Errorf("listening on %s: %q, %v; want %q", listen, got, err, tc.want)
+				}
+			}
+		})
+	}
+	if _, err := advertisedAddr(&net.TCPAddr{Port: 8888}, "", "", func() ([]ifaceAddr, error) { return []ifaceAddr{lo}, nil }); err == nil ||
+		!strings.Contains(err.Error(), EnvIPToRegistry) {
+		t.Errorf("only loopback: %v, want an error naming %s", err, EnvIPToRegistry)
+	}
+}
+
+// KITEX_IP_TO_REGISTRY and KITEX_PORT_TO_REGISTRY replace what the listen
+// address says, as in kitex-contrib's registries; malformed values are
+// errors that name the variable.
+func TestAdvertisedAddrEnvironment(t *testing.T) {
+	none := func() ([]ifaceAddr, error) { return nil, errors.New("interfaces not read") }
+	listen := &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 8888}
+	for _, tc := range []struct{ host, port, want, errHas string }{
+		{"203.0.113.9", "", "203.0.113.9:8888", ""},
+		{"", "30080", "10.0.0.1:30080", ""},
+		{"orders.example.com", "443", "orders.example.com:443", ""},
+		{"2001:db8::9", "", "[2001:db8::9]:8888", ""},
+		{"", "0", "", EnvPortToRegistry},
+		{"", "http", "", EnvPortToRegistry},
+		{"10.0.0.1:80", "", "", EnvIPToRegistry},
+		{"a b", "", "", EnvIPToRegistry},
+	} {
+		got, err := advertisedAddr(listen, tc.host, tc.port, none)
+		if tc.errHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("host %q port %q: %q, %v; want an error naming %s", tc.host, tc.port, got, err, tc.errHas)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("host %q port %q: %q, %v; want %q", tc.host, tc.port, got, err, tc.want)
+		}
+	}
+	// An unspecified listen host with the host variable set reads no
+	// interface.
+	if got, err := advertisedAddr(&net.TCPAddr{Port: 8888}, "203.0.113.9", "", none); err != nil || got != "203.0.113.9:8888" {
+		t.Errorf("%q %v", got, err)
 	}
 }
