@@ -29,7 +29,14 @@ var _ registry.Registry = (*Registry)(nil)
 
 // NewRegistry returns a registry writing through cli. The ACL token, TLS
 // and address are configured on cli (api.Config), not here.
+//
+// A nil client panics here, at once, with a message saying so: a
+// programmer error caught at startup, never a nil dereference later in a
+// background goroutine.
 func NewRegistry(cli *api.Client, opts ...Option) *Registry {
+	if cli == nil {
+		panic("kitexsuite/registry/consul: NewRegistry needs an *api.Client, got nil")
+	}
 	return &Registry{cli: cli, cfg: newConfig(opts), regs: map[string]*agentRegistration{}}
 }
 

@@ -20,7 +20,14 @@ import (
 // The ACL token (it needs service:read on the targets and node:read on
 // their nodes), TLS and address are configured on cli. Close the resolver
 // at shutdown to stop its watches.
+//
+// A nil client panics here, at once, with a message saying so: a
+// programmer error caught at startup, never a nil dereference later in a
+// background goroutine.
 func NewResolver(cli *api.Client, opts ...Option) *discoverycore.Resolver {
+	if cli == nil {
+		panic("kitexsuite/registry/consul: NewResolver needs an *api.Client, got nil")
+	}
 	cfg := newConfig(opts)
 	src := &source{cli: cli, cfg: cfg, logged: map[string]uint64{}, targets: map[string]*targetState{}}
 	// Kitex caches balancers by resolver name, so the name carries

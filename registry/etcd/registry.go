@@ -35,7 +35,14 @@ var _ registry.Registry = (*Registry)(nil)
 
 // NewRegistry returns a registry writing through cli. TLS and
 // username/password are configured on cli (clientv3.Config), not here.
+//
+// A nil client panics here, at once, with a message saying so: a
+// programmer error caught at startup, never a nil dereference later in a
+// background goroutine.
 func NewRegistry(cli *clientv3.Client, opts ...Option) *Registry {
+	if cli == nil {
+		panic("kitexsuite/registry/etcd: NewRegistry needs a *clientv3.Client, got nil")
+	}
 	return &Registry{cli: cli, cfg: newConfig(opts), regs: map[string]*registration{}}
 }
 

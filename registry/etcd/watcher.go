@@ -21,7 +21,14 @@ import (
 // and serves Resolve from the shared in-memory snapshot. TLS and
 // username/password are configured on cli (clientv3.Config), not here.
 // Close the resolver at shutdown to stop its watches.
+//
+// A nil client panics here, at once, with a message saying so: a
+// programmer error caught at startup, never a nil dereference later in a
+// background goroutine.
 func NewResolver(cli *clientv3.Client, opts ...Option) *discoverycore.Resolver {
+	if cli == nil {
+		panic("kitexsuite/registry/etcd: NewResolver needs a *clientv3.Client, got nil")
+	}
 	cfg := newConfig(opts)
 	src := &source{cli: cli, maxValue: cfg.maxValue, prefixes: []string{cfg.prefix}, logged: map[string]int64{}}
 	if cfg.contribRead && cfg.prefix != ContribPrefix {

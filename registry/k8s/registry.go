@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -53,7 +54,14 @@ var _ registry.Registry = (*Registry)(nil)
 // NewRegistry returns a registry acting through cs. In a pod it needs get
 // and patch on its own pod's status and list/watch on endpointslices in
 // its namespace (rbac/server.yaml).
+//
+// A nil client panics here, at once, with a message saying so: a
+// programmer error caught at startup, never a nil dereference later in a
+// background goroutine.
 func NewRegistry(cs kubernetes.Interface, opts ...Option) *Registry {
+	if isNil(cs) {
+		panic("kitexsuite/registry/k8s: NewRegistry needs a kubernetes.Interface, got nil")
+	}
 	cfg := newConfig(opts)
 	if cfg.podNamespace == "" && cfg.podName == "" {
 		cfg.podNamespace, cfg.podName = os.Getenv("POD_NAMESPACE"), os.Getenv("POD_NAME")
@@ -349,4 +357,14 @@ func (r *Registry) deregisterManaged(info *registry.Info) error {
 	}
 	r.drain()
 	return nil
+}
+
+// isNil reports whether cs is nil, or a nil pointer in the interface (a
+// (*kubernetes.Clientset)(nil) from an ignored error).
+func isNil(cs kubernetes.Interface) bool {
+	if cs == nil {
+		return true
+	}
+	v := reflect.ValueOf(cs)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }

@@ -33,7 +33,14 @@ const serviceIndex = "kitexsuite/service-name"
 // rest.InClusterConfig in a pod or from a kubeconfig elsewhere; it needs
 // get, list and watch on endpointslices in discovery.k8s.io in the target
 // namespaces (rbac/client.yaml). Close the resolver at shutdown.
+//
+// A nil client panics here, at once, with a message saying so: a
+// programmer error caught at startup, never a nil dereference later in a
+// background goroutine.
 func NewResolver(cs kubernetes.Interface, opts ...Option) *discoverycore.Resolver {
+	if isNil(cs) {
+		panic("kitexsuite/registry/k8s: NewResolver needs a kubernetes.Interface, got nil")
+	}
 	cfg := newConfig(opts)
 	src := &source{cs: cs, cfg: cfg, namespaces: map[string]*nsInformer{}, logged: map[string]string{}}
 	src.name = fmt.Sprintf("kitexsuite-k8s(domain=%s;ns=%s;terminating=%t;%p)", cfg.clusterDomain, cfg.defaultNamespace, cfg.servingTerminating, cs)
