@@ -13,8 +13,9 @@
 // and waits for the first list; every later Resolve — Kitex calls it every
 // refresh interval for every client — is a map read with no I/O. A watch is
 // shared by every client of the process that resolves the target through
-// the same Resolver (Kitex also caches balancers by [Resolver.Name], so
-// resolvers with equal names share one), and stops when nobody has resolved
+// the same Resolver (Kitex also caches balancers by [Resolver.Name], which
+// is unique to each Resolver: share one Resolver per backend among the
+// process's clients), and stops when nobody has resolved
 // the target for the idle timeout, because Kitex gives resolvers no close
 // signal.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,7 @@ func (e *NotSyncedError) Unwrap() error { return e.Err }
 // watch-fed in-memory snapshot. Create it with [NewResolver].
 type Resolver struct {
 	src   Source
+	name  string
 	cfg   config
 	stats *selfMetrics
 
@@ -83,16 +85,28 @@ type Resolver struct {
 
 var _ discovery.Resolver = (*Resolver)(nil)
 
+// resolverSeq numbers the resolvers of the process (see Resolver.Name).
+var resolverSeq atomic.Uint64
+
 // NewResolver returns a resolver fed by src.
 func NewResolver(src Source, opts ...Option) *Resolver {
 	r := &Resolver{src: src, cfg: newConfig(opts), watches: map[string]*watch{}}
+	r.name = src.Name() + "#" + strconv.FormatUint(resolverSeq.Add(1), 10)
 	r.stats = newSelfMetrics(r)
 	return r
 }
 
-// Name implements discovery.Resolver: the Source's name, unique per backend
-// configuration.
-func (r *Resolver) Name() string { return r.src.Name() }
+// Name implements discovery.Resolver: the Source's name and a number
+// unique to this resolver in the process. Kitex caches balancers (and the
+// resolver behind them) process-wide by resolver name: a name shared by two
+// resolvers would give a client built with a new resolver the balancer of
+// an old, closed one, frozen at its last set. Clients sharing one resolver
+// share its balancers, as Kitex intends; share one resolver per backend
+// among a process's clients. Kitex never removes a cached balancer factory
+// (lbcache has no way to): each resolver a client used keeps one, with a
+// ticker goroutine, for the life of the process; a closed resolver keeps
+// only its last snapshot for it.
+func (r *Resolver) Name() string { return r.name }
 
 // Target implements discovery.Resolver.
 func (r *Resolver) Target(ctx context.Context, callee rpcinfo.EndpointInfo) string {

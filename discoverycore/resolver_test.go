@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/discovery"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 
+	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/internal/testservice/leakcheck"
 )
 
@@ -416,5 +418,60 @@ func TestAdvertisedAddrEnvironment(t *testing.T) {
 	// interface.
 	if got, err := advertisedAddr(&net.TCPAddr{Port: 8888}, "203.0.113.9", "", none); err != nil || got != "203.0.113.9:8888" {
 		t.Errorf("%q %v", got, err)
+	}
+}
+
+// A resolver rebuilt on the same backend (same Source name) after the
+// first was closed serves its own watch: a Kitex client built with it
+// reaches the instance the new watch lists, not the closed resolver's
+// frozen set, which Kitex's process-wide balancer cache would hand it if
+// the two shared a name.
+func TestRebuiltResolverIsNotShadowedByClosedOne(t *testing.T) {
+	var served [2]atomic.Int64
+	var addrs [2]string
+	for i := range served {
+		h := &testservice.Handler{TraceID: func(context.Context) string { served[i].Add(1); return "" }}
+		svr, err := testservice.Start("svc", testservice.Thrift, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = svr.Stop() })
+		addrs[i] = svr.Addr
+	}
+	src := newScriptedSource()
+	call := func(r *Resolver, set []discovery.Instance) {
+		t.Helper()
+		answered := make(chan struct{})
+		go func() { // answers the resolver's first watch
+			defer close(answered)
+			select {
+			case ss := <-src.sessions:
+				ss.sink.Set(set)
+			case <-time.After(5 * time.Second):
+				t.Error("the resolver never watched")
+			}
+		}()
+		fwd, err := testservice.NewForward(testservice.Thrift, "svc", "", client.WithResolver(r), WithFastRefresh(nil, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fwd(context.Background(), &testservice.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		<-answered
+	}
+	first := NewResolver(src)
+	call(first, instances(addrs[0]))
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second := NewResolver(src)
+	defer second.Close()
+	call(second, instances(addrs[1]))
+	if a, b := served[0].Load(), served[1].Load(); a != 1 || b != 1 {
+		t.Errorf("the first server served %d calls and the second %d, want 1 and 1", a, b)
+	}
+	if first.Name() == second.Name() {
+		t.Errorf("two resolvers named %q", first.Name())
 	}
 }

@@ -30,8 +30,9 @@ func NewResolver(cli *api.Client, opts ...Option) *discoverycore.Resolver {
 	}
 	cfg := newConfig(opts)
 	src := &source{cli: cli, cfg: cfg, logged: map[string]uint64{}, targets: map[string]*targetState{}}
-	// Kitex caches balancers by resolver name, so the name carries
-	// everything that changes what Resolve returns, including the client.
+	// The name says what the resolver reads (for Kitex's debug output);
+	// discoverycore adds a number unique to the resolver, since Kitex
+	// caches balancers by resolver name.
 	src.name = fmt.Sprintf("kitexsuite-consul(dc=%s;tags=%s;stale=%t;consistent=%t;%p)",
 		cfg.datacenter, strings.Join(cfg.tags, ","), cfg.stale, cfg.consistent, cli)
 	core := append([]discoverycore.Option{discoverycore.WithSystem("consul")}, cfg.core...)

@@ -64,7 +64,7 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func TestResolverNameIsUniquePerConfiguration(t *testing.T) {
+func TestResolverNameIsUniquePerResolver(t *testing.T) {
 	a, err := clientv3.New(clientv3.Config{Endpoints: []string{"127.0.0.1:1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,9 @@ func TestResolverNameIsUniquePerConfiguration(t *testing.T) {
 		names[r.Name()] = what
 		_ = r.Close()
 	}
-	if NewResolver(a).Name() != NewResolver(a).Name() {
-		t.Error("equal configurations got different names")
+	// Equal configurations too: Kitex would hand a client of the second
+	// resolver the balancers of the first, closed or not.
+	if r1, r2 := NewResolver(a), NewResolver(a); r1.Name() == r2.Name() {
+		t.Errorf("two resolvers of one configuration share the name %q", r1.Name())
 	}
 }

@@ -34,8 +34,9 @@ func NewResolver(cli *clientv3.Client, opts ...Option) *discoverycore.Resolver {
 	if cfg.contribRead && cfg.prefix != ContribPrefix {
 		src.prefixes = append(src.prefixes, ContribPrefix)
 	}
-	// Kitex caches balancers by resolver name, so the name carries
-	// everything that changes what Resolve returns, including the client.
+	// The name says what the resolver reads (for Kitex's debug output);
+	// discoverycore adds a number unique to the resolver, since Kitex
+	// caches balancers by resolver name.
 	src.name = fmt.Sprintf("kitexsuite-etcd(%s;%s;%p)", strings.Join(cli.Endpoints(), ","), strings.Join(src.prefixes, "+"), cli)
 	core := append([]discoverycore.Option{discoverycore.WithSystem("etcd")}, cfg.core...)
 	return discoverycore.NewResolver(src, core...)
