@@ -14,15 +14,27 @@ type Backoff struct {
 	cur      time.Duration
 }
 
-// Next returns the delay before the next attempt.
-func (b *Backoff) Next() time.Duration {
-	lo, hi := b.Min, b.Max
+// bounds are Min and Max with the zero value's defaults applied.
+func (b *Backoff) bounds() (lo, hi time.Duration) {
+	lo, hi = b.Min, b.Max
 	if lo <= 0 {
 		lo = 100 * time.Millisecond
 	}
 	if hi < lo {
 		hi = max(lo, 5*time.Second)
 	}
+	return lo, hi
+}
+
+// ceiling is the longest delay Next returns.
+func (b *Backoff) ceiling() time.Duration {
+	_, hi := b.bounds()
+	return hi
+}
+
+// Next returns the delay before the next attempt.
+func (b *Backoff) Next() time.Duration {
+	lo, hi := b.bounds()
 	switch {
 	case b.cur == 0:
 		b.cur = lo

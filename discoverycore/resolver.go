@@ -247,6 +247,7 @@ type watch struct {
 	snap       atomic.Pointer[[]discovery.Instance]
 	lastSync   atomic.Int64 // unix nanoseconds of the last Set or Alive
 	progressed atomic.Bool  // Set or Alive since the watch last broke
+	retryDelay atomic.Int64 // the last pause before re-watching, ns (tests read it)
 
 	answered   chan struct{} // closed at the first Set or failure
 	answerOnce sync.Once
@@ -259,6 +260,7 @@ func (w *watch) run() {
 	defer close(w.done)
 	bo := w.r.cfg.backoff
 	for {
+		began := time.Now()
 		err := w.r.src.Watch(w.ctx, w.target, w)
 		if w.ctx.Err() != nil {
 			return
@@ -273,13 +275,18 @@ func (w *watch) run() {
 			w.cancel()
 			return
 		}
-		if w.progressed.Swap(false) {
+		// A watch that delivered and then held for a whole backoff ceiling
+		// was healthy: retry it from the shortest delay. One that lists and
+		// then fails at once (a backend that answers the list but refuses
+		// the watch) keeps backing off, or it would re-list every 50-100 ms.
+		if w.progressed.Swap(false) && time.Since(began) >= bo.ceiling() {
 			bo.Reset()
 		}
 		delay := bo.Next()
 		if errors.Is(err, ErrResync) {
 			delay = 0
 		}
+		w.retryDelay.Store(int64(delay))
 		t := time.NewTimer(delay)
 		select {
 		case <-w.ctx.Done():

@@ -475,3 +475,29 @@ func TestRebuiltResolverIsNotShadowedByClosedOne(t *testing.T) {
 		t.Errorf("two resolvers named %q", first.Name())
 	}
 }
+
+// A source that lists and then fails at once (the backend answers the list
+// but refuses the watch) is retried with growing delays: a list is
+// progress, but only a watch that then held for a backoff ceiling resets
+// the backoff. Before, every list reset it, and such a source was
+// re-listed every 50-100 ms forever.
+func TestListThenFailBacksOff(t *testing.T) {
+	const base = time.Millisecond
+	src := newScriptedSource()
+	r := NewResolver(src, WithRetryBackoff(base, time.Hour))
+	defer r.Close()
+	ss, _ := resolveFirst(t, r, src, "svc", instances("127.0.0.1:1"))
+	const failures = 6
+	for i := 0; i < failures; i++ {
+		ss.end <- errors.New("permission denied on watch")
+		ss = src.next(t)
+		ss.sink.Set(instances("127.0.0.1:1"))
+	}
+	r.mu.RLock()
+	w := r.watches["svc"]
+	r.mu.RUnlock()
+	// After n failures the delay is drawn from [d/2, d], d = base·2^(n-1).
+	if got, least := time.Duration(w.retryDelay.Load()), base<<(failures-1)/2; got < least {
+		t.Errorf("delay after %d list-then-fail watches %v, want at least %v (growing, not reset by each list)", failures, got, least)
+	}
+}
