@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +30,7 @@ func NewResolver(cli *api.Client, opts ...Option) *discoverycore.Resolver {
 		panic("kitexsuite/registry/consul: NewResolver needs an *api.Client, got nil")
 	}
 	cfg := newConfig(opts)
-	src := &source{cli: cli, cfg: cfg, logged: map[string]uint64{}, targets: map[string]*targetState{}}
+	src := &source{cli: cli, cfg: cfg, targets: map[string]*targetState{}}
 	// The name says what the resolver reads (for Kitex's debug output);
 	// discoverycore adds a number unique to the resolver, since Kitex
 	// caches balancers by resolver name.
@@ -46,7 +47,7 @@ type source struct {
 	name string
 
 	mu      sync.Mutex
-	logged  map[string]uint64       // malformed service ID -> modify index already logged
+	logged  discoverycore.LogOnce   // malformed service ID -> modify index logged
 	targets map[string]*targetState // survives watch restarts
 }
 
@@ -178,11 +179,7 @@ func (s *source) decode(entries []*api.ServiceEntry) []discovery.Instance {
 		if e != nil && e.Service != nil {
 			id, idx = e.Service.ID, e.Service.ModifyIndex
 		}
-		s.mu.Lock()
-		seen, ok := s.logged[id]
-		s.logged[id] = idx
-		s.mu.Unlock()
-		if !ok || seen != idx {
+		if s.logged.First(id, strconv.FormatUint(idx, 10)) {
 			klog.Warnf("%v", err)
 		}
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/discovery"
@@ -30,7 +30,7 @@ func NewResolver(cli *clientv3.Client, opts ...Option) *discoverycore.Resolver {
 		panic("kitexsuite/registry/etcd: NewResolver needs a *clientv3.Client, got nil")
 	}
 	cfg := newConfig(opts)
-	src := &source{cli: cli, maxValue: cfg.maxValue, prefixes: []string{cfg.prefix}, logged: map[string]int64{}}
+	src := &source{cli: cli, maxValue: cfg.maxValue, prefixes: []string{cfg.prefix}}
 	if cfg.contribRead && cfg.prefix != ContribPrefix {
 		src.prefixes = append(src.prefixes, ContribPrefix)
 	}
@@ -49,8 +49,7 @@ type source struct {
 	prefixes []string // ours first: where both list an address, ours wins
 	maxValue int
 
-	mu     sync.Mutex
-	logged map[string]int64 // malformed key -> mod revision already logged
+	logged discoverycore.LogOnce // malformed key -> mod revision logged
 }
 
 func (s *source) Name() string { return s.name }
@@ -144,20 +143,12 @@ func (s *source) put(set map[string]discovery.Instance, kv *mvccpb.KeyValue) {
 		return
 	}
 	delete(set, key)
-	s.mu.Lock()
-	seen := s.logged[key] == kv.ModRevision
-	s.logged[key] = kv.ModRevision
-	s.mu.Unlock()
-	if !seen {
+	if s.logged.First(key, strconv.FormatInt(kv.ModRevision, 10)) {
 		klog.Warnf("%v", err)
 	}
 }
 
-func (s *source) forget(key string) {
-	s.mu.Lock()
-	delete(s.logged, key)
-	s.mu.Unlock()
-}
+func (s *source) forget(key string) { s.logged.Forget(key) }
 
 // merge flattens the per-prefix sets into one snapshot, one instance per
 // address, the first prefix winning.

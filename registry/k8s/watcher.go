@@ -42,7 +42,7 @@ func NewResolver(cs kubernetes.Interface, opts ...Option) *discoverycore.Resolve
 		panic("kitexsuite/registry/k8s: NewResolver needs a kubernetes.Interface, got nil")
 	}
 	cfg := newConfig(opts)
-	src := &source{cs: cs, cfg: cfg, namespaces: map[string]*nsInformer{}, logged: map[string]string{}}
+	src := &source{cs: cs, cfg: cfg, namespaces: map[string]*nsInformer{}}
 	src.name = fmt.Sprintf("kitexsuite-k8s(domain=%s;ns=%s;terminating=%t;%p)", cfg.clusterDomain, cfg.defaultNamespace, cfg.servingTerminating, cs)
 	core := append([]discoverycore.Option{discoverycore.WithSystem("kubernetes")}, cfg.core...)
 	return discoverycore.NewResolver(src, core...)
@@ -68,7 +68,7 @@ type source struct {
 
 	mu         sync.Mutex
 	namespaces map[string]*nsInformer
-	logged     map[string]string // bad endpoint key -> slice resource version logged
+	logged     discoverycore.LogOnce // bad endpoint key -> slice resource version logged
 }
 
 // nsInformer is one namespace's shared EndpointSlice informer, running
@@ -438,11 +438,7 @@ func endpointInstance(ep *discoveryv1.Endpoint, port int32, weight int) (*discov
 
 func (s *source) logOnce(es *discoveryv1.EndpointSlice, i int, err error) {
 	key := es.Namespace + "/" + es.Name + "#" + strconv.Itoa(i)
-	s.mu.Lock()
-	seen := s.logged[key] == es.ResourceVersion
-	s.logged[key] = es.ResourceVersion
-	s.mu.Unlock()
-	if !seen {
+	if s.logged.First(key, es.ResourceVersion) {
 		klog.Warnf("kitexsuite/k8s: skipping endpoint %d of EndpointSlice %s/%s: %v", i, es.Namespace, es.Name, err)
 	}
 }

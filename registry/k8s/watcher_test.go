@@ -63,7 +63,7 @@ func slice(name string, port int32, portName string, eps ...ep) *discoveryv1.End
 
 func resolveSlices(t *testing.T, cfg config, tgt string, slices ...*discoveryv1.EndpointSlice) []string {
 	t.Helper()
-	s := &source{cfg: cfg, logged: map[string]string{}}
+	s := &source{cfg: cfg}
 	tt, err := parseTarget(tgt, cfg)
 	if err != nil {
 		t.Fatal(err)
