@@ -107,16 +107,20 @@
 //
 // # Kitex meta handlers
 //
-// Besides propagation, the server Suite does the work of Kitex's
-// ServerTTHeaderHandler (the caller's service, method and RPC timeout from
-// the request header; a business status error and the graceful-shutdown
-// connection-reset mark into the reply), leaving out the message-type
-// header no Kitex client reads, and installs Kitex's ServerHTTP2Handler; the
-// client Suite reads a business status from the reply and sends the
-// caller's service name. Business errors and callers therefore reach spans,
-// and plain Kitex clients with ClientTTHeaderHandler, without further setup.
-// The caller's RPC timeout matters with server.WithEnableContextTimeout, as
-// wherever Kitex's handler is installed.
+// Besides propagation, the Suites do the work of Kitex's TTHeader and
+// HTTP/2 meta handlers (internal/kitexmeta), so neither needs them
+// installed: the server reads the caller's service, method and RPC timeout
+// (TTHeader) or service and method (gRPC metadata), and writes a business
+// status error and the graceful-shutdown connection-reset mark into the
+// reply, leaving out the message-type header no Kitex client reads; the
+// client sends the caller's service and method and the RPC timeout it set
+// (which matters with server.WithEnableContextTimeout), reads a business
+// status from the reply, and honours the connection-reset mark, so its
+// long pool stops reusing a connection to a server stopping gracefully.
+// Unlike Kitex's ClientTTHeaderHandler the client does not send the
+// callee's service and method: only a TTHeader proxy routing on them reads
+// them, and they cost the server four allocations per call to decode;
+// behind such a proxy, install transmeta.ClientTTHeaderHandler as well.
 //
 // Package otelsetup builds a TracerProvider from the OTEL_* environment.
 package tracing

@@ -28,6 +28,10 @@ type callRecord struct {
 	provisional bool
 	// startMethod is the rpc.method the span started with ("" if none).
 	startMethod string
+	// startOpts backs a server span's start options when they are the
+	// cached ones plus a per-call option (the start time), so adding it
+	// allocates no slice.
+	startOpts [4]trace.SpanStartOption
 	config      rpcmodel.ConfigSnapshot // client: the call's configuration at Start
 	sent        atomic.Int64
 	recv        atomic.Int64

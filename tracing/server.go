@@ -99,7 +99,7 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 	if t.cfg.publicEndpoint != nil && t.cfg.publicEndpoint(ctx, ri) {
 		// Untrusted caller: a new trace, linked to the caller's span.
 		parent = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
-		opts = append(opts[:len(opts):len(opts)], trace.WithNewRoot())
+		opts = append(append(rec.startOpts[:0], opts...), trace.WithNewRoot())
 		if rec.remote.IsValid() {
 			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: rec.remote}))
 		}
@@ -112,7 +112,10 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 	}
 	if st := startTime(ri); !st.IsZero() && !headersFirst(ri) {
 		// A TTHeader span starts after decoding: date it from RPCStart.
-		opts = append(opts[:len(opts):len(opts)], trace.WithTimestamp(st))
+		if len(opts) > 0 && &opts[0] != &rec.startOpts[0] {
+			opts = append(rec.startOpts[:0], opts...) // a copy: the cached slice is shared
+		}
+		opts = append(opts, trace.WithTimestamp(st))
 	}
 	ctx, rec.span = t.tracer.Start(parent, spanName(rpcmodel.SystemOf(ri), rec.startMethod), opts...)
 	return ctx
