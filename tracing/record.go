@@ -32,12 +32,12 @@ type callRecord struct {
 	// cached ones plus a per-call option (the start time), so adding it
 	// allocates no slice.
 	startOpts [4]trace.SpanStartOption
-	config      rpcmodel.ConfigSnapshot // client: the call's configuration at Start
-	sent        atomic.Int64
-	recv        atomic.Int64
-	sentBytes   atomic.Int64
-	recvBytes   atomic.Int64
-	attempts    atomic.Int32
+	config    rpcmodel.ConfigSnapshot // client: the call's configuration at Start
+	sent      atomic.Int64
+	recv      atomic.Int64
+	sentBytes atomic.Int64
+	recvBytes atomic.Int64
+	attempts  atomic.Int32
 
 	// Client streams only: Kitex finishes a gRPC client stream on a failed
 	// Recv or Send or at its end, never when the caller cancels and walks
