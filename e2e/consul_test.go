@@ -150,6 +150,39 @@ func TestConsulCheckGoesCritical(t *testing.T) {
 	awaitResolved(t, r, "echo", "the server pass again", hasExactly(s.Addr))
 }
 
+// TestConsulHalfOpenConnectionRestartsWatch stalls the connection between
+// a resolver and its agent, as a half-open connection does (no error, no
+// answer): the answer to the pending blocking query is lost. The resolver
+// gives the query up after its wait plus Consul's wait/16 plus slack and
+// watches again on a new connection, so the instance registered meanwhile
+// is found. Without that client-side deadline the watch waited forever.
+func TestConsulHalfOpenConnectionRestartsWatch(t *testing.T) {
+	agent := harness.StartConsul(t)
+	admin := agent.Client(t)
+	proxy := harness.StartProxy(t, agent.Address())
+	r := consul.NewResolver(consulClientVia(t, agent, proxy), consul.WithWaitTime(2*time.Second))
+	defer r.Close()
+	reg := consul.NewRegistry(admin, consul.WithDrainDelay(0))
+	first := startRegistered(t, "echo", reg)
+	defer first.Stop()
+	awaitResolved(t, r, "echo", "the first server", hasExactly(first.Addr))
+
+	proxy.Stall()
+	second := startRegistered(t, "echo", reg)
+	defer second.Stop()
+	// The agent answers the pending query (the set changed, or its wait
+	// ended): wait until the proxy has swallowed an answer.
+	deadline := time.Now().Add(15 * time.Second)
+	for proxy.Dropped() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent sent nothing through the stalled proxy")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the proxy's counter
+	}
+	proxy.Unstall()
+	awaitResolved(t, r, "echo", "the second server, after the lost answer", hasExactly(first.Addr, second.Addr))
+}
+
 func TestConsulRollingRestartUnderLoad(t *testing.T) {
 	agent := harness.StartConsul(t)
 	cli := agent.Client(t)

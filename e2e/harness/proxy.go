@@ -1,9 +1,9 @@
 package harness
 
 import (
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -19,6 +19,9 @@ type Proxy struct {
 	mu      sync.Mutex
 	blocked bool
 	conns   map[net.Conn]struct{}
+
+	stalled atomic.Bool
+	dropped atomic.Int64 // bytes swallowed while stalled
 }
 
 // StartProxy listens on a free loopback port and forwards to target until
@@ -57,6 +60,19 @@ func (p *Proxy) Block() {
 	}
 }
 
+// Stall stops forwarding without closing anything: open connections stay
+// open and what either side sends is swallowed, new connections are
+// accepted and swallowed alike. What a half-open connection looks like to
+// the client (a server gone behind a ClusterIP, a dropped conntrack
+// entry): no error, no answer. Unstall forwards again.
+func (p *Proxy) Stall() { p.stalled.Store(true) }
+
+// Unstall ends Stall: bytes sent from now on are forwarded.
+func (p *Proxy) Unstall() { p.stalled.Store(false) }
+
+// Dropped is how many bytes the proxy has swallowed while stalled.
+func (p *Proxy) Dropped() int64 { return p.dropped.Load() }
+
 // Unblock forwards new connections again.
 func (p *Proxy) Unblock() {
 	p.mu.Lock()
@@ -89,10 +105,24 @@ func (p *Proxy) accept() {
 	}
 }
 
-// pipe copies until either side fails, then closes both.
+// pipe copies until either side fails, then closes both; while the proxy
+// is stalled it reads and drops.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && p.stalled.Load() {
+			p.dropped.Add(int64(n))
+		} else if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	p.untrack(dst)
 	p.untrack(src)
 }

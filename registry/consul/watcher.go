@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -51,6 +52,11 @@ type source struct {
 	targets map[string]*targetState // survives watch restarts
 }
 
+// requestSlack is what a blocking query may take beyond Consul's own bound
+// (the wait plus wait/16) before the watch gives it up: network and agent
+// latency.
+const requestSlack = 2 * time.Second
+
 // targetState is what a target's watch remembers across restarts: the
 // last index seen and the last set published.
 type targetState struct {
@@ -87,10 +93,22 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 			WaitIndex: index, WaitTime: wait, Datacenter: s.cfg.datacenter,
 			AllowStale: s.cfg.stale, RequireConsistent: s.cfg.consistent,
 		}
-		entries, meta, err := s.cli.Health().ServiceMultipleTags(target, s.cfg.tags, true, q.WithContext(ctx))
+		// consul/api's HTTP client has no timeout: a connection that went
+		// half-open (a server gone behind a ClusterIP, a dropped conntrack
+		// entry) would stall the watch for as long as the kernel keeps it.
+		// Consul answers a blocking query within the wait plus up to
+		// wait/16 of jitter, so a request unanswered after that and some
+		// slack is abandoned, and the watch restarts on a new connection.
+		limit := wait + wait/16 + requestSlack
+		qctx, cancel := context.WithTimeout(ctx, limit)
+		entries, meta, err := s.cli.Health().ServiceMultipleTags(target, s.cfg.tags, true, q.WithContext(qctx))
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) || qctx.Err() != nil {
+				return fmt.Errorf("kitexsuite/consul: blocking query for %q unanswered after %v (wait %v; a half-open connection?): %w", target, limit, wait, err)
 			}
 			return permission(err, "resolve "+target, fmt.Sprintf("service:read on %q", target))
 		}
