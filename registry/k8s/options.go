@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"time"
 
 	"github.com/kitexsuite/suite/discoverycore"
@@ -70,6 +71,7 @@ type config struct {
 	clusterDomain         string
 	defaultNamespace      string
 	servingTerminating    bool
+	family                discoveryv1.AddressType // "": both, one instance per pod
 	core                  []discoverycore.Option
 }
 
@@ -133,6 +135,15 @@ func WithManagedEndpointSlice(namespace, service string) Option {
 // unnamed), matching the Service port's name.
 func WithPortName(name string) Option {
 	return optionFunc(func(c *config) { c.portName = name })
+}
+
+// WithAddressFamily makes the resolver read only the EndpointSlices of one
+// address family (discoveryv1.AddressTypeIPv4 or AddressTypeIPv6). By
+// default it reads both and lists each pod of a dual-stack Service once,
+// at its IPv4 address (endpoints that name no pod are told apart by
+// address).
+func WithAddressFamily(f discoveryv1.AddressType) Option {
+	return optionFunc(func(c *config) { c.family = f })
 }
 
 // WithTTL sets the lease of a managed EndpointSlice (default [DefaultTTL]).

@@ -12,6 +12,15 @@ type target struct {
 	port            string // a number (the endpoint port) or a port name; "" when the slice has one port
 }
 
+// String is the target as name.namespace[:port].
+func (t target) String() string {
+	s := t.name + "." + t.namespace
+	if t.port != "" {
+		s += ":" + t.port
+	}
+	return s
+}
+
 // TargetError says why a target is not "name[.namespace[.svc[.domain]]][:port]".
 type TargetError struct {
 	Target, Reason string

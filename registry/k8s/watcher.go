@@ -220,7 +220,11 @@ func (s *source) Watch(ctx context.Context, name string, sink discoverycore.Sink
 		if n.lastErr() != nil {
 			now = time.Time{}
 		}
-		sink.Set(s.mergeAt(t, objs, cache, now))
+		set, err := s.mergeAt(t, objs, cache, now)
+		if err != nil {
+			return err // a target no port of the service matches: say so
+		}
+		sink.Set(set)
 		if now.IsZero() {
 			expiry.Reset(time.Second) // look again once the watch may be back
 		} else {
@@ -272,6 +276,15 @@ type decodedSlice struct {
 	version string
 	ready   []discovery.Instance
 	serving []discovery.Instance // terminating but serving
+	// family is the slice's address type; pods lists, per ready instance,
+	// the pod it is (namespace/name, "" when the endpoint names none), so
+	// a dual-stack Service's pods are listed once.
+	family discoveryv1.AddressType
+	pods   []string
+	// ports are the slice's ports ("8080", or "8080 (http)"), and
+	// portMissing says none matched the target's: for the TargetError.
+	ports       []string
+	portMissing bool
 }
 
 // mergeAt merges every slice of the service into one set: ready
@@ -280,13 +293,17 @@ type decodedSlice struct {
 // slices cache lacks. Managed slices' leases are judged at now; the zero
 // time judges none expired (the informer's watch is broken, so stale
 // renewals say nothing about the processes).
-func (s *source) mergeAt(t target, objs []any, cache sliceCache, now time.Time) []discovery.Instance {
+func (s *source) mergeAt(t target, objs []any, cache sliceCache, now time.Time) ([]discovery.Instance, error) {
 	live := make(map[string]bool, len(objs))
 	var decoded []*decodedSlice
-	total := 0
+	total, matched := 0, 0
+	var missing *decodedSlice
 	for _, obj := range objs {
 		es, ok := obj.(*discoveryv1.EndpointSlice)
 		if !ok || (es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6) || (!now.IsZero() && expired(es, now)) {
+			continue
+		}
+		if s.cfg.family != "" && es.AddressType != s.cfg.family {
 			continue
 		}
 		key := es.Namespace + "/" + es.Name
@@ -296,6 +313,13 @@ func (s *source) mergeAt(t target, objs []any, cache sliceCache, now time.Time) 
 			d = s.decodeSlice(t, es)
 			cache[key] = d
 		}
+		if d.portMissing {
+			missing = d
+			continue
+		}
+		if len(d.ports) > 0 {
+			matched++
+		}
 		decoded = append(decoded, d)
 		total += len(d.ready)
 	}
@@ -304,15 +328,30 @@ func (s *source) mergeAt(t target, objs []any, cache sliceCache, now time.Time) 
 			delete(cache, key)
 		}
 	}
+	if matched == 0 && missing != nil {
+		// Every slice with ports lacks the one asked for: not an empty
+		// service but a target that cannot match (a Service port whose
+		// targetPort differs, or no port named on a multi-port Service).
+		return nil, portError(t, missing.ports)
+	}
+	// A dual-stack Service has a slice per family listing the same pods:
+	// one instance per pod, IPv4 first unless WithAddressFamily chose.
+	slices.SortStableFunc(decoded, func(a, b *decodedSlice) int { return familyRank(a.family) - familyRank(b.family) })
 	ready := make([]discovery.Instance, 0, total)
 	seen := make(map[string]bool, total)
+	pods := make(map[string]bool, total)
 	var fallback []discovery.Instance
 	for _, d := range decoded {
-		for _, ins := range d.ready {
-			if addr := ins.Address().String(); !seen[addr] { // the same endpoint in two slices while the controller moves it
-				seen[addr] = true
-				ready = append(ready, ins)
+		for i, ins := range d.ready {
+			addr := ins.Address().String()
+			if seen[addr] || (d.pods[i] != "" && pods[d.pods[i]]) { // moved between slices, or the pod's other family
+				continue
 			}
+			seen[addr] = true
+			if d.pods[i] != "" {
+				pods[d.pods[i]] = true
+			}
+			ready = append(ready, ins)
 		}
 		fallback = append(fallback, d.serving...)
 	}
@@ -320,9 +359,25 @@ func (s *source) mergeAt(t target, objs []any, cache sliceCache, now time.Time) 
 		fallback = slices.CompactFunc(slices.SortedFunc(slices.Values(fallback), byAddr), sameAddr)
 	}
 	if len(ready) == 0 && s.cfg.servingTerminating && len(fallback) > 0 {
-		return fallback
+		return fallback, nil
 	}
-	return ready
+	return ready, nil
+}
+
+func familyRank(f discoveryv1.AddressType) int {
+	if f == discoveryv1.AddressTypeIPv4 {
+		return 0
+	}
+	return 1
+}
+
+// portError is the TargetError of a target whose port no slice has.
+func portError(t target, have []string) error {
+	list := strings.Join(have, ", ")
+	if t.port == "" {
+		return &TargetError{Target: t.String(), Reason: fmt.Sprintf("the Service has several ports (%s): name one, by endpoint port number or by port name", list)}
+	}
+	return &TargetError{Target: t.String(), Reason: fmt.Sprintf("no endpoint port %q (the Service's endpoints have %s); a target names the endpoint port (the Service's targetPort) or the port's name, not the Service port", t.port, list)}
 }
 
 func byAddr(a, b discovery.Instance) int {
@@ -333,9 +388,20 @@ func sameAddr(a, b discovery.Instance) bool { return a.Address().String() == b.A
 
 // decodeSlice turns one slice version into instances on the target's port.
 func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSlice {
-	d := &decodedSlice{version: es.ResourceVersion}
+	d := &decodedSlice{version: es.ResourceVersion, family: es.AddressType}
+	for _, p := range es.Ports {
+		if p.Port == nil {
+			continue
+		}
+		desc := strconv.Itoa(int(*p.Port))
+		if p.Name != nil && *p.Name != "" {
+			desc += " (" + *p.Name + ")"
+		}
+		d.ports = append(d.ports, desc)
+	}
 	port, ok := slicePort(es, t.port)
 	if !ok {
+		d.portMissing = len(d.ports) > 0
 		return d
 	}
 	weight := sliceWeight(es)
@@ -358,6 +424,11 @@ func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSl
 		}
 		if isReady && !terminating {
 			d.ready = append(d.ready, ins)
+			pod := ""
+			if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
+				pod = ep.TargetRef.Namespace + "/" + ep.TargetRef.Name
+			}
+			d.pods = append(d.pods, pod)
 		} else {
 			d.serving = append(d.serving, ins)
 		}

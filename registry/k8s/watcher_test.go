@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -72,8 +74,12 @@ func resolveSlices(t *testing.T, cfg config, tgt string, slices ...*discoveryv1.
 	for i, es := range slices {
 		objs[i] = es
 	}
+	set, err := s.mergeAt(tt, objs, sliceCache{}, time.Now())
+	if err != nil {
+		t.Fatalf("%s: %v", tgt, err)
+	}
 	var out []string
-	for _, ins := range s.mergeAt(tt, objs, sliceCache{}, time.Now()) {
+	for _, ins := range set {
 		out = append(out, fmt.Sprintf("%s %d %v", ins.Address(), ins.Weight(), ins.(interface{ Tags() map[string]string }).Tags()))
 	}
 	sort.Strings(out)
@@ -91,8 +97,77 @@ func TestInstancesMergeEverySlice(t *testing.T) {
 	if got := resolveSlices(t, newConfig(nil), "echo.prod:rpc", a); len(got) != 2 {
 		t.Fatalf("by port name: %v", got)
 	}
-	if got := resolveSlices(t, newConfig(nil), "echo.prod:9999", a); len(got) != 0 {
-		t.Fatalf("other port: %v", got)
+}
+
+// mergeErr merges slices for tgt and returns the error.
+func mergeErr(t *testing.T, cfg config, tgt string, slices ...*discoveryv1.EndpointSlice) error {
+	t.Helper()
+	tt, err := parseTarget(tgt, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := make([]any, len(slices))
+	for i, es := range slices {
+		objs[i] = es
+	}
+	_, err = (&source{cfg: cfg}).mergeAt(tt, objs, sliceCache{}, time.Now())
+	return err
+}
+
+// A target whose port the Service's endpoints do not have (the Service port
+// 80 of a Service whose targetPort is 8888), or that names no port on a
+// multi-port Service, is a TargetError naming the ports there are, not an
+// authoritative empty set; a Service with no endpoints yet is empty.
+func TestTargetPortMustMatchAnEndpointPort(t *testing.T) {
+	a := slice("echo-a", 8888, "rpc", ep{ip: "198.18.0.2", ready: boolp(true)})
+	for tgt, want := range map[string]string{
+		"echo.prod:80":   `no endpoint port "80" (the Service's endpoints have 8888 (rpc))`,
+		"echo.prod:grpc": `no endpoint port "grpc"`,
+	} {
+		var te *TargetError
+		if err := mergeErr(t, newConfig(nil), tgt, a); !errors.As(err, &te) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want a *TargetError saying %s", tgt, err, want)
+		}
+	}
+	multi := slice("echo-m", 8888, "rpc", ep{ip: "198.18.0.2", ready: boolp(true)})
+	metricsPort, metricsName := int32(9090), "metrics"
+	multi.Ports = append(multi.Ports, discoveryv1.EndpointPort{Name: &metricsName, Port: &metricsPort})
+	if err := mergeErr(t, newConfig(nil), "echo.prod", multi); err == nil || !strings.Contains(err.Error(), "several ports (8888 (rpc), 9090 (metrics))") {
+		t.Errorf("no port on a multi-port Service: %v", err)
+	}
+	if got := resolveSlices(t, newConfig(nil), "echo.prod:metrics", multi); len(got) != 1 || !strings.HasPrefix(got[0], "198.18.0.2:9090 ") {
+		t.Errorf("the named port of a multi-port Service: %v", got)
+	}
+	empty := &discoveryv1.EndpointSlice{ObjectMeta: a.ObjectMeta, AddressType: discoveryv1.AddressTypeIPv4}
+	if got := resolveSlices(t, newConfig(nil), "echo.prod:80", empty); len(got) != 0 {
+		t.Errorf("a Service with no endpoints: %v, want empty", got)
+	}
+}
+
+// A dual-stack Service has an IPv4 and an IPv6 slice listing the same
+// pods: each pod is one instance (at its IPv4 address), unless
+// WithAddressFamily picks the family.
+func TestDualStackListsEachPodOnce(t *testing.T) {
+	v4 := slice("echo-v4", 8888, "rpc", ep{ip: "198.18.0.2", ready: boolp(true)}, ep{ip: "198.18.0.3", ready: boolp(true)})
+	v6 := slice("echo-v6", 8888, "rpc", ep{ip: "fd00::2", ready: boolp(true)}, ep{ip: "fd00::3", ready: boolp(true)})
+	v6.AddressType = discoveryv1.AddressTypeIPv6
+	for i, pod := range []string{"echo-0", "echo-1"} {
+		for _, es := range []*discoveryv1.EndpointSlice{v4, v6} {
+			es.Endpoints[i].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: "prod", Name: pod}
+		}
+	}
+	addrsOnly := func(got []string) string {
+		var out []string
+		for _, g := range got {
+			out = append(out, strings.Fields(g)[0])
+		}
+		return strings.Join(out, " ")
+	}
+	if got := addrsOnly(resolveSlices(t, newConfig(nil), "echo.prod:8888", v6, v4)); got != "198.18.0.2:8888 198.18.0.3:8888" {
+		t.Errorf("dual stack: %s, want each pod once at its IPv4 address", got)
+	}
+	if got := addrsOnly(resolveSlices(t, newConfig([]Option{WithAddressFamily(discoveryv1.AddressTypeIPv6)}), "echo.prod:8888", v4, v6)); got != "[fd00::2]:8888 [fd00::3]:8888" {
+		t.Errorf("WithAddressFamily(IPv6): %s", got)
 	}
 }
 
