@@ -22,7 +22,7 @@ func TestDemoPrintsWhatItObserved(t *testing.T) {
 		"GET /order                                   gateway    SERVER",
 		"echo.EchoService/Echo", "orders     SERVER", "orders     CLIENT", "inventory  SERVER",
 		`msg="orders: handling Echo" trace_id=`,
-		"echopb.EchoService/Echo", "biz_error=", "failure(remote)=", "failure(timeout)=1",
+		"echopb.EchoService/Echo", "biz_error=", "failure(handler_error)=", "failure(INTERNAL)=", "failure(timeout)=1",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
