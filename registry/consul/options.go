@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -41,6 +42,7 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
+	errs          []error // invalid options, reported by Register
 	ttl           time.Duration
 	deregAfter    time.Duration
 	check         *api.AgentServiceCheck // nil: TTL check heartbeated by the registry
@@ -66,13 +68,20 @@ func newConfig(opts []Option) config {
 	return c
 }
 
+// MinTTL is the shortest TTL WithTTL accepts: the registry heartbeats every
+// third of it, and below that one slow agent round trip fails the check.
+const MinTTL = 2 * time.Second
+
 // WithTTL sets the TTL of the registry's heartbeated check (default
-// [DefaultTTL]); it heartbeats every third of it.
+// [DefaultTTL]); it heartbeats every third of it. A TTL below [MinTTL] is
+// not raised silently: Register fails with [ErrInvalidConfig].
 func WithTTL(ttl time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if ttl >= 2*time.Second {
-			c.ttl = ttl
+		if ttl < MinTTL {
+			c.errs = append(c.errs, fmt.Errorf("%w: WithTTL(%v) is below the minimum %v", ErrInvalidConfig, ttl, MinTTL))
+			return
 		}
+		c.ttl = ttl
 	})
 }
 

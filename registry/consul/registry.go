@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -54,6 +55,9 @@ func (a *agentRegistration) name() string { return a.svc.ID }
 // *PermissionError names the missing permission); an unreachable agent is logged once and retried in the
 // background, forever, as is a registration the agent forgets later.
 func (r *Registry) Register(info *registry.Info) error {
+	if err := errors.Join(r.cfg.errs...); err != nil {
+		return err
+	}
 	svc, err := registration(info, r.cfg)
 	if err != nil {
 		return err

@@ -31,6 +31,9 @@ var (
 	// ErrInvalidInfo is returned (wrapped) by Register and Deregister for
 	// registry.Info they cannot store.
 	ErrInvalidInfo = errors.New("kitexsuite/consul: invalid registry info")
+	// ErrInvalidConfig is returned (wrapped) by Register when an option was
+	// given a value the registry cannot use (see WithTTL).
+	ErrInvalidConfig = errors.New("kitexsuite/consul: invalid registry option")
 )
 
 // PermissionError is a request Consul's ACLs refused, naming the

@@ -1,10 +1,15 @@
 package k8s
 
 import (
+	"errors"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cloudwego/kitex/pkg/registry"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // A nil client is refused at once, with a message naming what is missing,
@@ -23,4 +28,18 @@ func TestNilClientPanicsAtOnce(t *testing.T) {
 	check("NewRegistry", func() { NewRegistry((*kubernetes.Clientset)(nil)) })
 	check("NewResolver", func() { NewResolver((*kubernetes.Clientset)(nil)) })
 	check("NewRegistry(nil interface)", func() { NewRegistry(nil) })
+}
+
+// A lease below MinTTL is not raised silently: Register fails with
+// ErrInvalidConfig, before it calls the API server.
+func TestTTLBelowMinimumFailsRegister(t *testing.T) {
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := &registry.Info{ServiceName: "echo", Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}}
+	err = NewRegistry(cs, WithTTL(2*time.Second), WithManagedEndpointSlice("prod", "echo")).Register(info)
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "WithTTL(2s) is below the minimum 3s") {
+		t.Fatalf("Register with WithTTL(2s): %v, want ErrInvalidConfig naming the minimum", err)
+	}
 }

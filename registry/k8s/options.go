@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"fmt"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"time"
 
@@ -72,6 +73,7 @@ type config struct {
 	defaultNamespace      string
 	servingTerminating    bool
 	family                discoveryv1.AddressType // "": both, one instance per pod
+	errs                  []error                 // invalid options, reported by Register
 	core                  []discoverycore.Option
 }
 
@@ -146,12 +148,20 @@ func WithAddressFamily(f discoveryv1.AddressType) Option {
 	return optionFunc(func(c *config) { c.family = f })
 }
 
+// MinTTL is the shortest lease WithTTL accepts: the registry renews a
+// managed EndpointSlice every third of it, each renewal an API write.
+const MinTTL = 3 * time.Second
+
 // WithTTL sets the lease of a managed EndpointSlice (default [DefaultTTL]).
+// A lease below [MinTTL] is not raised silently: Register fails with
+// [ErrInvalidConfig].
 func WithTTL(ttl time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if ttl >= 3*time.Second {
-			c.ttl = ttl
+		if ttl < MinTTL {
+			c.errs = append(c.errs, fmt.Errorf("%w: WithTTL(%v) is below the minimum %v", ErrInvalidConfig, ttl, MinTTL))
+			return
 		}
+		c.ttl = ttl
 	})
 }
 

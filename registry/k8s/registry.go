@@ -34,6 +34,9 @@ var (
 	// ErrInvalidInfo is returned (wrapped) for registry.Info the registry
 	// cannot publish.
 	ErrInvalidInfo = errors.New("kitexsuite/k8s: invalid registry info")
+	// ErrInvalidConfig is returned (wrapped) by Register when an option was
+	// given a value the registry cannot use (see WithTTL).
+	ErrInvalidConfig = errors.New("kitexsuite/k8s: invalid registry option")
 )
 
 // Registry is a Kitex registry.Registry (for server.WithRegistry). In a
@@ -71,6 +74,9 @@ func NewRegistry(cs kubernetes.Interface, opts ...Option) *Registry {
 
 // Register implements registry.Registry.
 func (r *Registry) Register(info *registry.Info) error {
+	if err := errors.Join(r.cfg.errs...); err != nil {
+		return err
+	}
 	if info == nil || info.Addr == nil {
 		return fmt.Errorf("%w: need an address", ErrInvalidInfo)
 	}
