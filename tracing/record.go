@@ -28,10 +28,9 @@ type callRecord struct {
 	provisional bool
 	// startMethod is the rpc.method the span started with ("" if none).
 	startMethod string
-	// startOpts backs a server span's start options when they are the
-	// cached ones plus a per-call option (the start time), so adding it
-	// allocates no slice.
-	startOpts [4]trace.SpanStartOption
+	// startOpts backs a server span's start options: the cached ones plus
+	// what the call adds (a new root, the start time), without allocating.
+	startOpts [5]trace.SpanStartOption
 	config    rpcmodel.ConfigSnapshot // client: the call's configuration at Start
 	sent      atomic.Int64
 	recv      atomic.Int64

@@ -9,7 +9,6 @@ import (
 	"github.com/cloudwego/kitex/pkg/remote/trans/ttstream"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
 	"github.com/cloudwego/kitex/pkg/stats"
-	ktransmeta "github.com/cloudwego/kitex/pkg/transmeta"
 	"github.com/cloudwego/kitex/server"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
@@ -46,10 +45,8 @@ func (s *ServerSuite) Options() []server.Option {
 		// that is cheap, not under the span's start (see internal/stack).
 		server.WithBoundHandler(stack.Inbound{Owner: "tracing", Hint: s.tracer.stack}),
 		// serverMeta also does the work of Kitex's ServerTTHeaderHandler
-		// (see readTTHeader and WriteMeta); Kitex's HTTP/2 handler fills in
-		// the caller's service name on gRPC.
+		// and ServerHTTP2Handler (internal/kitexmeta).
 		server.WithMetaHandler(&serverMeta{cfg: s.cfg}),
-		server.WithMetaHandler(ktransmeta.ServerHTTP2Handler),
 		server.WithStreamOptions(server.WithStreamEventHandler(s.cfg.serverStreamHandler())),
 		server.WithTTHeaderStreamingOptions(server.WithTTHeaderStreamingTransportOptions(
 			ttstream.WithServerHeaderFrameHandler(&ttstreamServerHeader{cfg: s.cfg}))),
@@ -95,11 +92,13 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 	// it did not (Finish's fallback), or to hide a local span the server's
 	// base context might hold.
 	parent := ctx
-	opts := t.cfg.serverStartOptions(ri, rec)
+	// The record's own copy: the cached options are shared, and a call may
+	// add its own (a new root, the start time) without allocating a slice.
+	opts := append(rec.startOpts[:0], t.cfg.serverStartOptions(ri, rec)...)
 	if t.cfg.publicEndpoint != nil && t.cfg.publicEndpoint(ctx, ri) {
 		// Untrusted caller: a new trace, linked to the caller's span.
 		parent = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
-		opts = append(append(rec.startOpts[:0], opts...), trace.WithNewRoot())
+		opts = append(opts, trace.WithNewRoot())
 		if rec.remote.IsValid() {
 			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: rec.remote}))
 		}
@@ -112,9 +111,6 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 	}
 	if st := startTime(ri); !st.IsZero() && !headersFirst(ri) {
 		// A TTHeader span starts after decoding: date it from RPCStart.
-		if len(opts) > 0 && &opts[0] != &rec.startOpts[0] {
-			opts = append(rec.startOpts[:0], opts...) // a copy: the cached slice is shared
-		}
 		opts = append(opts, trace.WithTimestamp(st))
 	}
 	ctx, rec.span = t.tracer.Start(parent, spanName(rpcmodel.SystemOf(ri), rec.startMethod), opts...)
