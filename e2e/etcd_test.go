@@ -432,3 +432,61 @@ func TestEtcdMalformedValuesAreSkipped(t *testing.T) {
 	}
 	awaitResolved(t, r2, "svc", "the fixed instance", hasExactly("10.0.0.4:1", "10.0.0.8:1", "10.0.0.9:1"))
 }
+
+// TestEtcdQuietClusterStaysFresh resolves 40 targets on one resolver and
+// then writes nothing: etcd must still confirm every watch each progress
+// interval (sync age bounded, not growing with the quiet), and one progress
+// request per interval must serve all 40 watches. A bystander watch on the
+// same client stream counts the progress notifications etcd broadcasts: one
+// per interval, where one request per target made it 40.
+func TestEtcdQuietClusterStaysFresh(t *testing.T) {
+	const targets, interval, window = 40, 500 * time.Millisecond, 10
+	srv := harness.StartEtcd(t)
+	admin := srv.Client(t)
+	for i := range targets {
+		addr := fmt.Sprintf("127.0.0.1:%d", 2000+i)
+		if _, err := admin.Put(deadline(t, 5*time.Second), fmt.Sprintf("%s/svc%d/%s", etcd.DefaultPrefix, i, addr), `{"address":"`+addr+`"}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cli := srv.Client(t)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	r := etcd.NewResolver(cli, etcd.WithProgressInterval(interval), etcd.WithDiscoveryOptions(discoverycore.WithMeterProvider(mp)))
+	defer r.Close()
+	for i := range targets {
+		awaitResolved(t, r, fmt.Sprintf("svc%d", i), "its instance", hasExactly(fmt.Sprintf("127.0.0.1:%d", 2000+i)))
+	}
+
+	// The bystander starts at the current revision, as the resolver's
+	// watches do, so that it does not hold progress back itself.
+	rev, err := admin.Get(deadline(t, 5*time.Second), "bystander")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
+	defer cancel()
+	w := cli.Watch(ctx, "bystander", clientv3.WithRev(rev.Header.Revision))
+	notified := 0
+	end := time.After(window * interval)
+count:
+	for {
+		select {
+		case resp := <-w:
+			if resp.IsProgressNotify() {
+				notified++
+			}
+		case <-end:
+			break count
+		}
+	}
+	if age := syncAge(t, reader); age < 0 || age > (4*interval).Seconds() {
+		t.Errorf("sync age %.2fs after %v of a quiet cluster with a %v progress interval: progress is not confirmed", age, window*interval, interval)
+	}
+	// One request per interval: about window notifications (a tick may be
+	// skipped or land twice at the edges), never one per target.
+	if notified < window/2 || notified > window+2 {
+		t.Errorf("the bystander saw %d progress notifications in %d intervals; want one per interval", notified, window)
+	}
+	t.Logf("%d progress notifications in %d intervals, for %d targets", notified, window, targets)
+}

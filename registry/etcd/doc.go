@@ -14,7 +14,9 @@
 //
 // Client side, [NewResolver] is a discovery.Resolver for client.WithResolver.
 // The first Resolve of a service lists its keys, then watches them from
-// exactly the next revision; Resolve is a read of the in-memory snapshot
+// the list's revision; one progress request per [WithProgressInterval]
+// confirms every watch of the resolver, which is what the sync-age metric
+// measures. Resolve is a read of the in-memory snapshot
 // that the watch keeps current. When the watch's revision is compacted the
 // resolver lists again; when etcd is unreachable it serves the last known
 // set. Values that are not valid instances (not JSON, wrong types, a bad

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/discovery"
@@ -17,7 +18,7 @@ import (
 )
 
 // NewResolver returns a Kitex resolver (for client.WithResolver) that
-// lists each target once, then watches it from exactly the next revision
+// lists each target once, then watches it from the revision of that list
 // and serves Resolve from the shared in-memory snapshot. TLS and
 // username/password are configured on cli (clientv3.Config), not here.
 // Close the resolver at shutdown to stop its watches.
@@ -30,7 +31,7 @@ func NewResolver(cli *clientv3.Client, opts ...Option) *discoverycore.Resolver {
 		panic("kitexsuite/registry/etcd: NewResolver needs a *clientv3.Client, got nil")
 	}
 	cfg := newConfig(opts)
-	src := &source{cli: cli, maxValue: cfg.maxValue, prefixes: []string{cfg.prefix}}
+	src := &source{cli: cli, maxValue: cfg.maxValue, progress: cfg.progress, prefixes: []string{cfg.prefix}}
 	if cfg.contribRead && cfg.prefix != ContribPrefix {
 		src.prefixes = append(src.prefixes, ContribPrefix)
 	}
@@ -48,6 +49,12 @@ type source struct {
 	name     string
 	prefixes []string // ours first: where both list an address, ours wins
 	maxValue int
+	progress time.Duration
+
+	// lastProgress is when a watch of this source last asked etcd for
+	// progress (UnixNano): one request per interval serves every target,
+	// since etcd answers it to every watch on the client's stream.
+	lastProgress atomic.Int64
 
 	logged discoverycore.LogOnce // malformed key -> mod revision logged
 }
@@ -65,7 +72,8 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 	defer cancel()
 
 	byPrefix := make([]map[string]discovery.Instance, len(s.prefixes))
-	chans := make([]clientv3.WatchChan, 2) // a nil channel never fires
+	listed := make([]int64, len(s.prefixes)) // the revision each list saw
+	chans := make([]clientv3.WatchChan, 2)   // a nil channel never fires
 	for i, p := range s.prefixes {
 		keyPrefix := serviceKeyPrefix(p, target)
 		resp, err := s.cli.Get(ctx, keyPrefix, clientv3.WithPrefix())
@@ -76,12 +84,18 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 		for _, kv := range resp.Kvs {
 			s.put(byPrefix[i], kv)
 		}
+		// Watch from the list's own revision, not the next one: etcd answers
+		// a progress request only when no watch on the stream starts beyond
+		// its current revision, so a watch from rev+1 on a quiet cluster
+		// would hold back every progress answer until an unrelated write.
+		// Events of that revision are already in the list and are skipped.
+		listed[i] = resp.Header.Revision
 		chans[i] = s.cli.Watch(ctx, keyPrefix, clientv3.WithPrefix(),
-			clientv3.WithRev(resp.Header.Revision+1), clientv3.WithProgressNotify())
+			clientv3.WithRev(resp.Header.Revision), clientv3.WithProgressNotify())
 	}
 	sink.Set(merge(byPrefix))
 
-	progress := time.NewTicker(progressInterval)
+	progress := time.NewTicker(s.progress)
 	defer progress.Stop()
 	for {
 		var (
@@ -96,7 +110,9 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 		case <-progress.C:
 			// The answer arrives on the watch channels as a progress
 			// notification; a failed request shows as a growing sync age.
-			_ = s.cli.RequestProgress(ctx)
+			if s.progressDue() {
+				_ = s.cli.RequestProgress(ctx)
+			}
 			continue
 		}
 		if !ok {
@@ -112,7 +128,12 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 			sink.Alive()
 			continue
 		}
+		changed := false
 		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision <= listed[i] {
+				continue // already in the list
+			}
+			changed = true
 			if ev.Type == mvccpb.DELETE {
 				delete(byPrefix[i], string(ev.Kv.Key))
 				s.forget(string(ev.Kv.Key))
@@ -120,8 +141,23 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 			}
 			s.put(byPrefix[i], ev.Kv)
 		}
-		sink.Set(merge(byPrefix))
+		if changed {
+			sink.Set(merge(byPrefix))
+		}
 	}
+}
+
+// progressDue reports whether this watch should send the source's progress
+// request now: every target has its own ticker, but one request per
+// interval (less a tenth, for ticker jitter) answers them all; N requests
+// would notify every one of the N watches N times.
+func (s *source) progressDue() bool {
+	now := time.Now().UnixNano()
+	last := s.lastProgress.Load()
+	if now-last < int64(s.progress)*9/10 {
+		return false
+	}
+	return s.lastProgress.CompareAndSwap(last, now)
 }
 
 // wrap marks errors caused by a closed client, which end the watch for good.
