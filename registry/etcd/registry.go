@@ -11,14 +11,21 @@ import (
 	"github.com/cloudwego/kitex/pkg/klog"
 	"github.com/cloudwego/kitex/pkg/registry"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kitexsuite/suite/discoverycore"
 )
 
-// ErrInvalidInfo is returned (wrapped) by Register and Deregister for
-// registry.Info they cannot store.
-var ErrInvalidInfo = errors.New("kitexsuite/etcd: invalid registry info")
+var (
+	// ErrInvalidInfo is returned (wrapped) by Register and Deregister for
+	// registry.Info they cannot store.
+	ErrInvalidInfo = errors.New("kitexsuite/etcd: invalid registry info")
+	// ErrInvalidConfig is returned (wrapped) by Register when an option was
+	// given a value the registry cannot use: a WithTTL below the cluster's
+	// minimum lease TTL, which etcd would silently raise.
+	ErrInvalidConfig = errors.New("kitexsuite/etcd: invalid registry option")
+)
 
 // Registry is a Kitex registry.Registry (for server.WithRegistry) keeping
 // each registration alive under a lease, healing it when it is lost, and
@@ -46,42 +53,51 @@ func NewRegistry(cli *clientv3.Client, opts ...Option) *Registry {
 	return &Registry{cli: cli, cfg: newConfig(opts), regs: map[string]*registration{}}
 }
 
-// registration is one service instance kept alive by its own goroutine.
+// registration is one service instance, held by a discoverycore.Keeper.
 type registration struct {
-	name  string   // service@addr, for logs
-	keys  []string // ours, and registry-etcd's with WithContribLayoutWrite
-	value string
+	service string
+	name    string   // service@addr, for logs
+	keys    []string // ours, and registry-etcd's with WithContribLayoutWrite
+	value   string
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	keeper *discoverycore.Keeper
 
 	mu    sync.Mutex
 	lease clientv3.LeaseID // current lease, 0 when none
 }
 
 // Register implements registry.Registry. It writes the instance under a
-// fresh lease and returns; if etcd cannot be reached it logs once and keeps
-// trying in the background, as it does whenever the registration is lost
-// later (lease expired, key deleted, etcd restarted): a server must not fail
-// to start, nor stay unlisted, because etcd blinked.
+// fresh lease and returns, and keeps it there until Deregister through
+// discoverycore.Keep, the failure policy all three registries share: a
+// permanent error — a refused permission (a role that may write the key
+// but not read it: the registry watches its own key), an untrusted TLS
+// certificate, a TTL below the cluster's minimum — is returned (wrapping
+// discoverycore.ErrPermanent) and nothing is retried; an unreachable etcd
+// is logged once and retried in the background, as is a registration lost
+// later (lease expired, key deleted, etcd restarted): a server must not
+// fail to start, nor stay unlisted, because etcd blinked.
 func (r *Registry) Register(info *registry.Info) error {
 	reg, err := r.newRegistration(info)
 	if err != nil {
 		return err
 	}
+	key := registrationKey(info)
 	r.mu.Lock()
-	if _, dup := r.regs[registrationKey(info)]; dup {
+	if _, dup := r.regs[key]; dup {
 		r.mu.Unlock()
 		return fmt.Errorf("%w: %s is already registered", ErrInvalidInfo, reg.name)
 	}
-	r.regs[registrationKey(info)] = reg
+	r.regs[key] = reg
 	r.mu.Unlock()
 
-	first := make(chan error, 1)
-	go r.keep(reg, first)
-	if err := <-first; err != nil {
-		klog.Warnf("kitexsuite/etcd: registering %s failed, retrying in the background: %v", reg.name, err)
+	reg.keeper, err = discoverycore.Keep(discoverycore.KeepConfig{
+		System: "etcd", Service: reg.service, Name: reg.name, Stable: r.cfg.ttl, Options: r.cfg.core,
+	}, func(ctx context.Context) (func() error, error) { return r.grant(ctx, reg) })
+	if err != nil {
+		r.mu.Lock()
+		delete(r.regs, key)
+		r.mu.Unlock()
+		return fmt.Errorf("kitexsuite/etcd: register %s: %w", reg.name, err)
 	}
 	return nil
 }
@@ -100,10 +116,8 @@ func (r *Registry) Deregister(info *registry.Info) error {
 	if reg == nil {
 		return fmt.Errorf("%w: %s at %s is not registered", ErrInvalidInfo, info.ServiceName, info.Addr)
 	}
-	var err error
-	reg.cancel()
-	<-reg.done
-	err = r.remove(reg)
+	reg.keeper.Stop()
+	err := r.remove(reg)
 	if r.cfg.drain > 0 {
 		time.Sleep(r.cfg.drain) // a deliberate grace period, not synchronisation
 	}
@@ -164,78 +178,37 @@ func (r *Registry) newRegistration(info *registry.Info) (*registration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidInfo, err)
 	}
-	reg := &registration{name: info.ServiceName + "@" + addr, value: value, done: make(chan struct{})}
+	reg := &registration{service: info.ServiceName, name: info.ServiceName + "@" + addr, value: value}
 	reg.keys = append(reg.keys, instanceKey(r.cfg.prefix, info.ServiceName, addr))
 	if r.cfg.contribWrite && r.cfg.prefix != ContribPrefix {
 		reg.keys = append(reg.keys, instanceKey(ContribPrefix, info.ServiceName, addr))
 	}
-	reg.ctx, reg.cancel = context.WithCancel(context.Background())
 	return reg, nil
 }
 
-// keep registers reg and holds the registration until Deregister, starting
-// over with backoff whenever it is lost. first receives the outcome of the
-// first attempt.
-func (r *Registry) keep(reg *registration, first chan<- error) {
-	defer close(reg.done)
-	bo := discoverycore.Backoff{Min: 200 * time.Millisecond, Max: 3 * time.Second}
-	failing, contested := false, false
-	for attempt := 0; ; attempt++ {
-		hold, err := r.grant(reg)
-		if attempt == 0 {
-			first <- err
-		}
-		if err != nil {
-			if reg.ctx.Err() != nil {
-				return
-			}
-			if !failing && attempt > 0 {
-				klog.Warnf("kitexsuite/etcd: registering %s again failed, retrying with backoff: %v", reg.name, err)
-			}
-			failing = true
-			if !discoverycore.Sleep(reg.ctx, bo.Next()) {
-				return
-			}
-			continue
-		}
-		if attempt > 0 {
-			klog.Infof("kitexsuite/etcd: %s registered again", reg.name)
-		}
-		failing = false
-		if !contested {
-			bo.Reset()
-		}
-		why := hold()
-		if reg.ctx.Err() != nil {
-			return
-		}
-		klog.Warnf("kitexsuite/etcd: registration of %s lost (%s); registering again", reg.name, why)
-		// Another writer of the same key (a second process advertising this
-		// address) would otherwise make both rewrite it in a tight loop.
-		contested = strings.HasSuffix(why, "was overwritten")
-		if contested && !discoverycore.Sleep(reg.ctx, bo.Next()) {
-			return
-		}
-	}
-}
-
-// grant writes reg's keys under a new lease and returns a function that
-// blocks until the registration is lost (and says why) or reg is stopped.
-func (r *Registry) grant(reg *registration) (hold func() string, err error) {
-	ctx, cancel := context.WithTimeout(reg.ctx, requestTimeout)
+// grant writes reg's keys under a new lease, starts its keepalive and the
+// watches of its own keys, and returns a hold that blocks until the
+// registration is lost (and says why) or ctx ends.
+func (r *Registry) grant(ctx context.Context, reg *registration) (hold func() error, err error) {
+	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	lease, err := r.cli.Grant(ctx, int64((r.cfg.ttl+time.Second-1)/time.Second))
+	ttl := int64((r.cfg.ttl + time.Second - 1) / time.Second)
+	lease, err := r.cli.Grant(reqCtx, ttl)
 	if err != nil {
-		return nil, fmt.Errorf("grant lease: %w", err)
+		return nil, classify(fmt.Errorf("grant lease: %w", err))
+	}
+	if lease.TTL > ttl { // the cluster raised it to its minimum
+		r.revoke(lease.ID)
+		return nil, discoverycore.Permanent(fmt.Errorf("%w: WithTTL(%v) is below this etcd cluster's minimum lease TTL %ds", ErrInvalidConfig, r.cfg.ttl, lease.TTL))
 	}
 	ops := make([]clientv3.Op, len(reg.keys))
 	for i, k := range reg.keys {
 		ops[i] = clientv3.OpPut(k, reg.value, clientv3.WithLease(lease.ID))
 	}
-	resp, err := r.cli.Txn(ctx).Then(ops...).Commit()
+	resp, err := r.cli.Txn(reqCtx).Then(ops...).Commit()
 	if err != nil {
 		r.revoke(lease.ID)
-		return nil, fmt.Errorf("put %s: %w", reg.keys[0], err)
+		return nil, classify(fmt.Errorf("put %s: %w", reg.keys[0], err))
 	}
 	reg.mu.Lock()
 	old := reg.lease
@@ -245,57 +218,140 @@ func (r *Registry) grant(reg *registration) (hold func() string, err error) {
 		r.revoke(old)
 	}
 
-	holdCtx, stop := context.WithCancel(reg.ctx)
+	holdCtx, stop := context.WithCancel(ctx)
 	alive, err := r.cli.KeepAlive(holdCtx, lease.ID)
 	if err != nil {
 		stop()
-		return nil, fmt.Errorf("keep lease alive: %w", err)
+		return nil, classify(fmt.Errorf("keep lease alive: %w", err))
 	}
 	// Watch our own keys: an operator deleting one, or any other writer
 	// taking it over, must not go unnoticed while the lease is healthy.
+	// Each watch starts at the put's revision (not beyond it, which would
+	// hold back progress answers on the client's stream) and asks for
+	// progress notifications, so that a watch resumed after a member
+	// restart starts from a recent revision rather than a compacted one.
 	watches := make([]clientv3.WatchChan, len(reg.keys))
 	for i, k := range reg.keys {
-		watches[i] = r.cli.Watch(holdCtx, k, clientv3.WithRev(resp.Header.Revision+1))
+		if watches[i], err = r.watchKey(holdCtx, k, resp.Header.Revision); err != nil {
+			stop()
+			r.revoke(lease.ID)
+			return nil, err
+		}
 	}
-	return func() string {
+	return func() error {
 		defer stop()
-		return r.hold(holdCtx, lease.ID, alive, watches)
+		return r.hold(holdCtx, reg, lease.ID, alive, watches)
 	}, nil
 }
 
-func (r *Registry) hold(ctx context.Context, lease clientv3.LeaseID, alive <-chan *clientv3.LeaseKeepAliveResponse, watches []clientv3.WatchChan) string {
-	merged := make(chan string, len(watches))
-	for _, w := range watches {
-		go func() {
-			for resp := range w {
-				if err := resp.Err(); err != nil {
-					merged <- "watch of the key failed: " + err.Error()
-					return
-				}
-				for _, ev := range resp.Events {
-					switch {
-					case ev.Type == mvccpb.DELETE:
-						merged <- "key " + string(ev.Kv.Key) + " was deleted"
-						return
-					case clientv3.LeaseID(ev.Kv.Lease) != lease:
-						merged <- "key " + string(ev.Kv.Key) + " was overwritten"
-						return
-					}
-				}
-			}
-		}()
+// watchKey opens the watch of one of the registration's keys and waits
+// until etcd has accepted it: a role that may write the key but not read
+// it is refused here, once, rather than at every hold.
+func (r *Registry) watchKey(ctx context.Context, key string, rev int64) (clientv3.WatchChan, error) {
+	w := r.cli.Watch(ctx, key, clientv3.WithRev(rev), clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+	t := time.NewTimer(requestTimeout)
+	defer t.Stop()
+	select {
+	case resp, ok := <-w:
+		if !ok {
+			return nil, fmt.Errorf("watch %s: closed before it started", key)
+		}
+		if err := resp.Err(); err != nil {
+			return nil, classify(fmt.Errorf("watch %s (the registry watches its own key: the etcd role needs read on it besides write): %w", key, err))
+		}
+		return w, nil
+	case <-t.C:
+		return nil, fmt.Errorf("watch %s: not started within %v", key, requestTimeout)
+	}
+}
+
+// classify marks the errors no retry can fix as permanent: a refused
+// permission or authentication, and a TLS certificate this client does not
+// trust (gRPC reports those as unavailable, with the handshake's error in
+// the message).
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, e := range []error{rpctypes.ErrPermissionDenied, rpctypes.ErrAuthFailed, rpctypes.ErrUserEmpty, rpctypes.ErrUserNotFound} {
+		if errors.Is(err, e) || strings.Contains(msg, e.Error()) {
+			return discoverycore.Permanent(err)
+		}
+	}
+	if strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: ") {
+		return discoverycore.Permanent(err)
+	}
+	return err
+}
+
+func (r *Registry) hold(ctx context.Context, reg *registration, lease clientv3.LeaseID, alive <-chan *clientv3.LeaseKeepAliveResponse, watches []clientv3.WatchChan) error {
+	merged := make(chan error, len(watches))
+	for i, w := range watches {
+		go func() { merged <- r.follow(ctx, reg.keys[i], lease, w) }()
 	}
 	for {
 		select {
 		case _, ok := <-alive:
 			if !ok {
-				return "lease keepalive ended: lease expired or etcd unreachable for its TTL"
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("lease keepalive ended: lease expired or etcd unreachable for its TTL")
 			}
 		case why := <-merged:
 			return why
 		case <-ctx.Done():
-			return "stopped"
+			return nil
 		}
+	}
+}
+
+// follow watches one of the registration's keys until it is deleted or
+// taken over (returning why), or ctx ends (nil). A compacted revision —
+// the watch resumed, after a member restart, from a revision etcd no
+// longer has — is not a loss: the key is read again and, when it is still
+// ours, watched from that read on.
+func (r *Registry) follow(ctx context.Context, key string, lease clientv3.LeaseID, w clientv3.WatchChan) error {
+	for {
+		compacted := false
+		for resp := range w {
+			if compacted = resp.CompactRevision != 0; compacted {
+				break
+			}
+			if err := resp.Err(); err != nil {
+				return fmt.Errorf("watch of the key failed: %w", err)
+			}
+			for _, ev := range resp.Events {
+				switch {
+				case ev.Type == mvccpb.DELETE:
+					return fmt.Errorf("key %s was deleted", ev.Kv.Key)
+				case clientv3.LeaseID(ev.Kv.Lease) != lease:
+					return fmt.Errorf("key %s was overwritten", ev.Kv.Key)
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !compacted {
+			return errors.New("watch of the key closed")
+		}
+		reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+		got, err := r.cli.Get(reqCtx, key)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			return fmt.Errorf("watch of the key was compacted and reading it again failed: %w", err)
+		case len(got.Kvs) == 0:
+			return fmt.Errorf("key %s was deleted (seen after a compaction)", key)
+		case clientv3.LeaseID(got.Kvs[0].Lease) != lease:
+			return fmt.Errorf("key %s was overwritten (seen after a compaction)", key)
+		}
+		klog.Infof("kitexsuite/etcd: the watch of %s resumed past a compaction; the key is still this registration's, watching it again", key)
+		w = r.cli.Watch(ctx, key, clientv3.WithRev(got.Header.Revision), clientv3.WithProgressNotify())
 	}
 }
 
