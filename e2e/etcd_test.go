@@ -123,7 +123,9 @@ func TestEtcdSeveralServicesOnOneRegistry(t *testing.T) {
 func TestEtcdRegistrationHeals(t *testing.T) {
 	srv := harness.StartEtcd(t)
 	cli := srv.Client(t)
-	reg := etcd.NewRegistry(cli, etcd.WithDrainDelay(0))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	reg := etcd.NewRegistry(cli, etcd.WithDrainDelay(0), etcd.WithDiscoveryOptions(discoverycore.WithMeterProvider(mp)))
 	s := startRegistered(t, "echo", reg)
 	defer s.Stop()
 	key := etcd.DefaultPrefix + "/echo/" + s.Addr
@@ -149,6 +151,42 @@ func TestEtcdRegistrationHeals(t *testing.T) {
 		}
 		awaitLease(t, cli, key, old, 10*time.Second)
 	})
+	// The registry self-metrics count exactly those three losses.
+	want := map[string]int64{
+		"kitexsuite.registry.registered":              1,
+		"kitexsuite.registry.reregistrations":         3,
+		"kitexsuite.registry.heartbeat.failures/lost": 3,
+	}
+	got := registryCounters(t, reader)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+// registryCounters sums the registry self-metrics by name (and error.type).
+func registryCounters(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && strings.HasPrefix(m.Name, "kitexsuite.registry.") {
+				for _, dp := range s.DataPoints {
+					key := m.Name
+					if v, ok := dp.Attributes.Value("error.type"); ok {
+						key += "/" + v.AsString()
+					}
+					out[key] += dp.Value
+				}
+			}
+		}
+	}
+	return out
 }
 
 // TestEtcdLeaseExpiryHeals partitions a server's registry from etcd for

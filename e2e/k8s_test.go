@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloudwego/kitex/pkg/discovery"
+	"github.com/cloudwego/kitex/pkg/registry"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -335,4 +337,55 @@ func TestK8sManagedEndpointSlice(t *testing.T) {
 		t.Fatal(err)
 	}
 	awaitResolved(t, r, target, "the process gone", hasExactly())
+}
+
+// TestK8sRegisterThroughAPIServerOutage registers a gated pod while
+// kube-apiserver is down: Register returns without error (Kitex's Run
+// goes on serving; the old registry failed it after 15 s, a
+// CrashLoopBackOff through any API outage), and the gate turns True in the
+// background once the API server is back.
+func TestK8sRegisterThroughAPIServerOutage(t *testing.T) {
+	c := startCluster(t)
+	const name = "echo-outage"
+	if _, err := c.cs.CoreV1().Pods(c.ns).Create(context.Background(), newPod(name, "echo", "node-a", true), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reg := k8s.NewRegistry(c.cs, k8s.WithPod(c.ns, name), k8s.WithDrainDelay(0))
+	info := &registry.Info{ServiceName: "echo", Addr: &net.TCPAddr{IP: net.IPv4(198, 18, 0, 1), Port: echoPort}}
+	c.kube.StopAPIServer()
+	if err := reg.Register(info); err != nil {
+		t.Fatalf("Register during an API server outage: %v; want nil and a retry in the background", err)
+	}
+	c.kube.StartAPIServer(t)
+	start := time.Now()
+	for !gateIs(t, c, name, corev1.ConditionTrue) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("the readiness gate did not turn True within 30 s of the API server's return")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("gate True %v after the API server returned", time.Since(start).Round(time.Millisecond))
+	if err := reg.Deregister(info); err != nil {
+		t.Fatal(err)
+	}
+	if !gateIs(t, c, name, corev1.ConditionFalse) {
+		t.Fatal("Deregister left the gate True")
+	}
+}
+
+// gateIs reports whether pod name's kitexsuite readiness gate has status.
+func gateIs(t *testing.T, c *cluster, name string, status corev1.ConditionStatus) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	p, err := c.cs.CoreV1().Pods(c.ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false // the API server may still be starting
+	}
+	for _, cond := range p.Status.Conditions {
+		if string(cond.Type) == k8s.DefaultReadinessGate {
+			return cond.Status == status
+		}
+	}
+	return false
 }

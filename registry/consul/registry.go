@@ -43,17 +43,18 @@ func NewRegistry(cli *api.Client, opts ...Option) *Registry {
 
 type agentRegistration struct {
 	svc    *api.AgentServiceRegistration
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	keeper *discoverycore.Keeper
 }
 
 func (a *agentRegistration) name() string { return a.svc.ID }
 
-// Register implements registry.Registry. An ACL refusal, a request the
-// agent rejects or an untrusted TLS certificate is returned as an error (a
-// *PermissionError names the missing permission); an unreachable agent is logged once and retried in the
-// background, forever, as is a registration the agent forgets later.
+// Register implements registry.Registry. The registration is held by
+// discoverycore.Keep, the failure policy all three registries share: an
+// ACL refusal, a request the agent rejects or an untrusted TLS
+// certificate is returned as an error (wrapping discoverycore.ErrPermanent;
+// a *PermissionError names the missing permission); an unreachable agent is
+// logged once and retried in the background, forever, as is a registration
+// the agent forgets later.
 func (r *Registry) Register(info *registry.Info) error {
 	if err := errors.Join(r.cfg.errs...); err != nil {
 		return err
@@ -62,29 +63,25 @@ func (r *Registry) Register(info *registry.Info) error {
 	if err != nil {
 		return err
 	}
-	reg := &agentRegistration{svc: svc, done: make(chan struct{})}
-	reg.ctx, reg.cancel = context.WithCancel(context.Background())
+	reg := &agentRegistration{svc: svc}
+	key := registrationKey(info)
 	r.mu.Lock()
-	if _, dup := r.regs[registrationKey(info)]; dup {
+	if _, dup := r.regs[key]; dup {
 		r.mu.Unlock()
-		reg.cancel()
 		return fmt.Errorf("%w: %s is already registered", ErrInvalidInfo, svc.ID)
 	}
-	r.regs[registrationKey(info)] = reg
+	r.regs[key] = reg
 	r.mu.Unlock()
 
-	err = r.register(reg)
-	if err != nil && permanent(err) {
+	reg.keeper, err = discoverycore.Keep(discoverycore.KeepConfig{
+		System: "consul", Service: svc.Name, Name: svc.ID, Stable: r.cfg.ttl, Options: r.cfg.core,
+	}, func(ctx context.Context) (func() error, error) { return r.register(ctx, reg) })
+	if err != nil {
 		r.mu.Lock()
-		delete(r.regs, registrationKey(info))
+		delete(r.regs, key)
 		r.mu.Unlock()
-		reg.cancel()
 		return err
 	}
-	if err != nil {
-		klog.Warnf("kitexsuite/consul: registering %s failed, retrying in the background: %v", reg.name(), err)
-	}
-	go r.keep(reg, err == nil)
 	return nil
 }
 
@@ -104,12 +101,10 @@ func (r *Registry) Deregister(info *registry.Info) error {
 		return fmt.Errorf("%w: %s at %s is not registered", ErrInvalidInfo, info.ServiceName, info.Addr)
 	}
 	svc := reg.svc // as registered, whatever the advertised address is now
-	var err error
-	reg.cancel()
-	<-reg.done
+	reg.keeper.Stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	err = r.cli.Agent().EnableServiceMaintenanceOpts(svc.ID, "kitexsuite: draining before shutdown", (&api.QueryOptions{}).WithContext(ctx))
+	err := r.cli.Agent().EnableServiceMaintenanceOpts(svc.ID, "kitexsuite: draining before shutdown", (&api.QueryOptions{}).WithContext(ctx))
 	cancel()
 	if err != nil {
 		klog.Warnf("kitexsuite/consul: could not put %s in maintenance before draining: %v", svc.ID, err)
@@ -133,62 +128,38 @@ func registrationKey(info *registry.Info) string {
 	return info.ServiceName + "@" + info.Addr.Network() + ":" + info.Addr.String()
 }
 
-func (r *Registry) register(reg *agentRegistration) error {
-	ctx, cancel := context.WithTimeout(reg.ctx, requestTimeout)
+// register writes the service to the agent and returns the hold that
+// heartbeats its TTL check (or, with an agent-run check, verifies the agent
+// still has the service) every check interval until one fails — an agent
+// that restarted has forgotten everything, and registering is idempotent.
+func (r *Registry) register(ctx context.Context, reg *agentRegistration) (func() error, error) {
+	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	err := r.cli.Agent().ServiceRegisterOpts(reg.svc, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx))
+	err := r.cli.Agent().ServiceRegisterOpts(reg.svc, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(reqCtx))
 	if err != nil {
-		return permission(err, "register "+reg.svc.Name, fmt.Sprintf("service:write on %q", reg.svc.Name))
+		err = permission(err, "register "+reg.svc.Name, fmt.Sprintf("service:write on %q", reg.svc.Name))
+		if permanent(err) {
+			return nil, discoverycore.Permanent(err)
+		}
+		return nil, err
 	}
-	return nil
-}
-
-// keep heartbeats the TTL check (or, with an agent-run check, verifies the
-// agent still has the service) and registers again whenever that fails:
-// an agent that restarted has forgotten everything, and registering is
-// idempotent. Transitions are logged once.
-func (r *Registry) keep(reg *agentRegistration, registered bool) {
-	defer close(reg.done)
-	bo := discoverycore.Backoff{Min: 200 * time.Millisecond, Max: 3 * time.Second}
-	failing := !registered
-	for {
-		if !registered {
-			if err := r.register(reg); err != nil {
-				if reg.ctx.Err() != nil {
-					return
+	return func() error {
+		for discoverycore.Sleep(ctx, r.cfg.checkInterval) {
+			if err := r.confirm(ctx, reg); err != nil {
+				if ctx.Err() != nil {
+					return nil
 				}
-				if !failing {
-					klog.Warnf("kitexsuite/consul: registering %s again failed, retrying with backoff: %v", reg.name(), err)
-				}
-				failing = true
-				if !discoverycore.Sleep(reg.ctx, bo.Next()) {
-					return
-				}
-				continue
+				return err
 			}
-			if failing {
-				klog.Infof("kitexsuite/consul: %s registered again", reg.name())
-			}
-			registered, failing = true, false
-			bo.Reset()
 		}
-		if !discoverycore.Sleep(reg.ctx, r.cfg.checkInterval) {
-			return
-		}
-		if err := r.confirm(reg); err != nil {
-			if reg.ctx.Err() != nil {
-				return
-			}
-			klog.Warnf("kitexsuite/consul: %s: %v; registering again", reg.name(), err)
-			registered, failing = false, true
-		}
-	}
+		return nil
+	}, nil
 }
 
 // confirm heartbeats the TTL check, or checks the agent still knows the
 // service when the agent runs the check itself.
-func (r *Registry) confirm(reg *agentRegistration) error {
-	ctx, cancel := context.WithTimeout(reg.ctx, requestTimeout)
+func (r *Registry) confirm(ctx context.Context, reg *agentRegistration) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	if r.cfg.check == nil {

@@ -48,7 +48,6 @@ const (
 	// DefaultClusterDomain is accepted at the end of targets.
 	DefaultClusterDomain = "cluster.local"
 	requestTimeout       = 5 * time.Second
-	registerTimeout      = 15 * time.Second // Register retries the readiness gate this long
 )
 
 // Option configures a Registry or a Resolver; options that concern only one

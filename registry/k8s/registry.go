@@ -50,6 +50,7 @@ type Registry struct {
 
 	mu      sync.Mutex
 	managed map[string]*managedSlice // by slice name
+	gate    *discoverycore.Keeper    // the pod's gate, while registered
 }
 
 var _ registry.Registry = (*Registry)(nil)
@@ -72,7 +73,12 @@ func NewRegistry(cs kubernetes.Interface, opts ...Option) *Registry {
 	return &Registry{cs: cs, cfg: cfg, managed: map[string]*managedSlice{}}
 }
 
-// Register implements registry.Registry.
+// Register implements registry.Registry, through discoverycore.Keep, the
+// failure policy all three registries share: an RBAC refusal is returned
+// (a *PermissionError wrapping discoverycore.ErrPermanent) and nothing is
+// retried; any other failure — an API server restarting or throttling — is
+// logged once and retried in the background, so the server starts and
+// serves through an API outage instead of failing Kitex's Run.
 func (r *Registry) Register(info *registry.Info) error {
 	if err := errors.Join(r.cfg.errs...); err != nil {
 		return err
@@ -86,14 +92,41 @@ func (r *Registry) Register(info *registry.Info) error {
 	if r.cfg.podName == "" || r.cfg.podNamespace == "" {
 		return ErrNotInPod
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
-	defer cancel()
-	return r.setGateRetrying(ctx, corev1.ConditionTrue, "Registered", "kitexsuite registry: serving")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gate != nil {
+		return fmt.Errorf("%w: pod %s/%s is already registered", ErrInvalidInfo, r.cfg.podNamespace, r.cfg.podName)
+	}
+	name := r.cfg.podNamespace + "/" + r.cfg.podName
+	k, err := discoverycore.Keep(discoverycore.KeepConfig{
+		System: "kubernetes", Service: info.ServiceName, Name: "pod " + name, Stable: r.cfg.ttl, Options: r.cfg.core,
+	}, func(ctx context.Context) (func() error, error) {
+		if err := r.setGate(corev1.ConditionTrue, "Registered", "kitexsuite registry: serving"); err != nil {
+			return nil, permanentIfForbidden(err)
+		}
+		// The condition stays in the pod's status: nothing to renew.
+		return func() error { <-ctx.Done(); return nil }, nil
+	})
+	if err != nil {
+		return err
+	}
+	r.gate = k
+	return nil
+}
+
+// permanentIfForbidden marks RBAC refusals permanent: no retry grants a
+// missing permission.
+func permanentIfForbidden(err error) error {
+	var pe *PermissionError
+	if errors.As(err, &pe) {
+		return discoverycore.Permanent(err)
+	}
+	return err
 }
 
 // setGateRetrying retries setGate with backoff until it succeeds, RBAC
 // refuses it, or ctx ends: one failed PATCH (an API server restarting)
-// must neither fail Kitex's Run nor skip the drain.
+// must not skip the drain.
 func (r *Registry) setGateRetrying(ctx context.Context, status corev1.ConditionStatus, reason, message string) error {
 	bo := discoverycore.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	for {
@@ -119,6 +152,14 @@ func (r *Registry) Deregister(info *registry.Info) error {
 	if r.cfg.podName == "" || r.cfg.podNamespace == "" {
 		return ErrNotInPod
 	}
+	r.mu.Lock()
+	gate := r.gate
+	r.gate = nil
+	r.mu.Unlock()
+	if gate == nil {
+		return fmt.Errorf("%w: pod %s/%s is not registered", ErrInvalidInfo, r.cfg.podNamespace, r.cfg.podName)
+	}
+	gate.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.drainTimeout)
 	defer cancel()
 	if err := r.setGateRetrying(ctx, corev1.ConditionFalse, "Draining", "kitexsuite registry: draining before shutdown"); err != nil {
@@ -218,9 +259,7 @@ func anyTrue(m map[string]bool) bool {
 // managedSlice is the EndpointSlice a process outside pods keeps alive.
 type managedSlice struct {
 	name   string
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	keeper *discoverycore.Keeper
 }
 
 // sliceFor builds the managed EndpointSlice of info.
@@ -260,28 +299,28 @@ func (r *Registry) registerManaged(info *registry.Info) error {
 	if err != nil {
 		return err
 	}
-	ms := &managedSlice{name: es.Name, done: make(chan struct{})}
-	ms.ctx, ms.cancel = context.WithCancel(context.Background())
+	ms := &managedSlice{name: es.Name}
 	r.mu.Lock()
 	if _, dup := r.managed[es.Name]; dup {
 		r.mu.Unlock()
-		ms.cancel()
 		return fmt.Errorf("%w: %s is already registered", ErrInvalidInfo, info.Addr)
 	}
 	r.managed[es.Name] = ms
 	r.mu.Unlock()
-	err = r.writeSlice(ms.ctx, info)
-	if apierrors.IsForbidden(err) {
+	ms.keeper, err = discoverycore.Keep(discoverycore.KeepConfig{
+		System: "kubernetes", Service: info.ServiceName, Name: "EndpointSlice " + es.Namespace + "/" + es.Name, Stable: r.cfg.ttl, Options: r.cfg.core,
+	}, func(ctx context.Context) (func() error, error) {
+		if err := r.writeSlice(ctx, info); err != nil {
+			return nil, permanentIfForbidden(err)
+		}
+		return func() error { return r.renew(ctx, info) }, nil
+	})
+	if err != nil {
 		r.mu.Lock()
 		delete(r.managed, es.Name)
 		r.mu.Unlock()
-		ms.cancel()
 		return err
 	}
-	if err != nil {
-		klog.Warnf("kitexsuite/k8s: publishing %s failed, retrying in the background: %v", es.Name, err)
-	}
-	go r.renew(ms, info)
 	return nil
 }
 
@@ -309,36 +348,18 @@ func (r *Registry) writeSlice(ctx context.Context, info *registry.Info) error {
 }
 
 // renew rewrites the slice every third of the TTL — recreating it if it
-// was deleted — until Deregister.
-func (r *Registry) renew(ms *managedSlice, info *registry.Info) {
-	defer close(ms.done)
-	bo := discoverycore.Backoff{Min: 200 * time.Millisecond, Max: r.cfg.ttl / 3}
-	failing := false
-	for {
-		delay := r.cfg.ttl / 3
-		if failing {
-			delay = bo.Next()
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ms.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		err := r.writeSlice(ms.ctx, info)
-		switch {
-		case ms.ctx.Err() != nil:
-			return
-		case err != nil && !failing:
-			klog.Warnf("kitexsuite/k8s: renewing %s failed, retrying with backoff: %v", ms.name, err)
-			failing = true
-		case err == nil && failing:
-			klog.Infof("kitexsuite/k8s: %s renewed again", ms.name)
-			failing = false
-			bo.Reset()
+// was deleted — until a rewrite fails (returning why; Keep writes it
+// again with backoff) or ctx ends.
+func (r *Registry) renew(ctx context.Context, info *registry.Info) error {
+	for discoverycore.Sleep(ctx, r.cfg.ttl/3) {
+		if err := r.writeSlice(ctx, info); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("renewal failed: %w", err)
 		}
 	}
+	return nil
 }
 
 func (r *Registry) deregisterManaged(info *registry.Info) error {
@@ -353,8 +374,7 @@ func (r *Registry) deregisterManaged(info *registry.Info) error {
 	if ms == nil {
 		return fmt.Errorf("%w: %s is not registered", ErrInvalidInfo, info.Addr)
 	}
-	ms.cancel()
-	<-ms.done
+	ms.keeper.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	err = r.cs.DiscoveryV1().EndpointSlices(es.Namespace).Delete(ctx, es.Name, metav1.DeleteOptions{})
