@@ -216,6 +216,14 @@ func newKeepMetrics(cfg KeepConfig) *keepMetrics {
 	k.failures, _ = m.Int64Counter("kitexsuite.registry.heartbeat.failures",
 		metric.WithDescription("Failed attempts to write a registration, and registrations lost while held (error.type: permanent, transient, lost)."),
 		metric.WithUnit("{failure}"))
+	// Every series exists from the start, at 0: rate() and alerts on them
+	// need no "absent" special case.
+	ctx := context.Background()
+	k.registered.Add(ctx, 0, metric.WithAttributeSet(k.attrs))
+	k.reregisters.Add(ctx, 0, metric.WithAttributeSet(k.attrs))
+	for _, t := range []string{errorTypePermanent, errorTypeTransient, errorTypeLost} {
+		k.failures.Add(ctx, 0, metric.WithAttributeSet(k.attrs), metric.WithAttributes(attribute.String("error.type", t)))
+	}
 	return k
 }
 

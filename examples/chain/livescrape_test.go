@@ -215,7 +215,7 @@ func startTestChain(t *testing.T) *testChain {
 	}
 	// The servers register through a client of their own; the resolvers'
 	// clients go through the breaker.
-	registry := etcdreg.NewRegistry(newClient(), etcdreg.WithDrainDelay(100*time.Millisecond))
+	registryClient := newClient()
 	rec := tracetest.NewSpanRecorder()
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
@@ -230,16 +230,17 @@ func startTestChain(t *testing.T) *testChain {
 			t.Fatal(err)
 		}
 		o := Options{Listener: ln, TracerProvider: tp, Propagator: prop, Metrics: reg, ExitWait: 100 * time.Millisecond}
+		exporter, err := otelprom.New(otelprom.WithRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+		t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 		if name != Gateway {
-			o.Registry = registry
+			o.Registry = etcdreg.NewRegistry(registryClient, etcdreg.WithDrainDelay(100*time.Millisecond),
+				etcdreg.WithDiscoveryOptions(discoverycore.WithMeterProvider(mp)))
 		}
 		if name != Inventory {
-			exporter, err := otelprom.New(otelprom.WithRegisterer(reg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
-			t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 			r := etcdreg.NewResolver(newClient(grpc.WithChainStreamInterceptor(c.breaker.intercept)),
 				etcdreg.WithDiscoveryOptions(discoverycore.WithMeterProvider(mp)))
 			t.Cleanup(func() { _ = r.Close() })

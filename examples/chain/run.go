@@ -138,7 +138,7 @@ func discoveryFor(c Config, mp metric.MeterProvider) (registry.Registry, discove
 			return nil, nil, nil, nil, fmt.Errorf("etcd client: %w", err)
 		}
 		closers = append(closers, func() { _ = cli.Close() })
-		reg, resolver = etcdreg.NewRegistry(cli, etcdreg.WithDrainDelay(c.Drain), etcdreg.WithTTL(c.TTL)), etcdreg.NewResolver(cli, etcdreg.WithDiscoveryOptions(self))
+		reg, resolver = etcdreg.NewRegistry(cli, etcdreg.WithDrainDelay(c.Drain), etcdreg.WithTTL(c.TTL), etcdreg.WithDiscoveryOptions(self)), etcdreg.NewResolver(cli, etcdreg.WithDiscoveryOptions(self))
 	case "consul":
 		// DefaultConfig reads the environment: CONSUL_HTTP_ADDR (a
 		// "https://" prefix means TLS), CONSUL_HTTP_TOKEN or
@@ -149,7 +149,7 @@ func discoveryFor(c Config, mp metric.MeterProvider) (registry.Registry, discove
 		if err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("consul client (CONSUL_* environment): %w", err)
 		}
-		reg, resolver = consulreg.NewRegistry(cli, consulreg.WithDrainDelay(c.Drain), consulreg.WithTTL(c.TTL)), consulreg.NewResolver(cli, consulreg.WithDiscoveryOptions(self))
+		reg, resolver = consulreg.NewRegistry(cli, consulreg.WithDrainDelay(c.Drain), consulreg.WithTTL(c.TTL), consulreg.WithDiscoveryOptions(self)), consulreg.NewResolver(cli, consulreg.WithDiscoveryOptions(self))
 	case "k8s":
 		cfg, err := rest.InClusterConfig()
 		if err != nil && c.Kubeconfig != "" {
@@ -162,7 +162,7 @@ func discoveryFor(c Config, mp metric.MeterProvider) (registry.Registry, discove
 		if err != nil {
 			return nil, nil, nil, nil, err
 		}
-		reg = k8sreg.NewRegistry(cs, k8sreg.WithDrainDelay(c.Drain), k8sreg.WithDrainTimeout(c.DrainTimeout))
+		reg = k8sreg.NewRegistry(cs, k8sreg.WithDrainDelay(c.Drain), k8sreg.WithDrainTimeout(c.DrainTimeout), k8sreg.WithDiscoveryOptions(self))
 		resolver = k8sreg.NewResolver(cs, k8sreg.WithDiscoveryOptions(self))
 		target = KubernetesTarget(c.Namespace)
 	default:
