@@ -11,6 +11,8 @@ import (
 
 	"github.com/cloudwego/kitex/pkg/discovery"
 	"github.com/cloudwego/kitex/pkg/registry"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -388,4 +390,80 @@ func gateIs(t *testing.T, c *cluster, name string, status corev1.ConditionStatus
 		}
 	}
 	return false
+}
+
+// TestK8sAPIServerOutageIsVisible stops kube-apiserver under a resolver
+// following a pod and a managed EndpointSlice with a 3 s TTL:
+// the resolver's self-metrics show the outage (watch restarts counted,
+// sync age growing: client-go retries a refused connection inside its
+// reflector and resyncs replay the cache, which used to keep both at
+// zero), the last known set keeps serving — the managed instance too,
+// whose renewals cannot arrive (its lease was judged against the writer's
+// annotation and expired on every client) — and once the API server is
+// back the age drops.
+func TestK8sAPIServerOutageIsVisible(t *testing.T) {
+	c := startCluster(t)
+	a := c.startPod(t, "echo-a", false, nil)
+	defer a.srv.Stop()
+	if _, err := c.cs.CoreV1().Services(c.ns).Create(context.Background(), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "vm-echo"},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: echoPort}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ip := c.hosts.AddIP(t)
+	vm := startRegisteredOn(t, c.hosts.ListenPort(t, ip, echoPort), "vm-echo",
+		k8s.NewRegistry(c.cs, k8s.WithManagedEndpointSlice(c.ns, "vm-echo"), k8s.WithTTL(3*time.Second), k8s.WithDrainDelay(0)))
+	defer vm.Stop()
+	vmTarget, vmAddr := fmt.Sprintf("vm-echo.%s:%d", c.ns, echoPort), fmt.Sprintf("%s:%d", ip, echoPort)
+
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	r := k8s.NewResolver(c.cs, k8s.WithDiscoveryOptions(discoverycore.WithMeterProvider(mp)))
+	defer r.Close()
+	awaitResolved(t, r, c.target(), "the pod", hasExactly(podAddrs(a)...))
+	awaitResolved(t, r, vmTarget, "the managed instance", hasExactly(vmAddr))
+
+	c.kube.StopAPIServer()
+	down := time.Now()
+	for watchRestarts(t, reader) < 2 || syncAge(t, reader) < 7 { // both targets; more than two TTLs
+		if time.Since(down) > 60*time.Second {
+			t.Fatalf("60 s into an API-server outage: %d watch restarts, sync age %.1fs; the metrics do not show it",
+				watchRestarts(t, reader), syncAge(t, reader))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%v into the outage: %d watch restarts, sync age %.1fs", time.Since(down).Round(time.Millisecond), watchRestarts(t, reader), syncAge(t, reader))
+	awaitResolved(t, r, c.target(), "the pod, during the outage", hasExactly(podAddrs(a)...))
+	awaitResolved(t, r, vmTarget, "the managed instance, past two TTLs of outage", hasExactly(vmAddr))
+
+	c.kube.StartAPIServer(t)
+	up := time.Now()
+	for syncAge(t, reader) > 2 {
+		if time.Since(up) > 60*time.Second {
+			t.Fatalf("60 s after the API server returned the sync age is %.1fs", syncAge(t, reader))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	awaitResolved(t, r, vmTarget, "the managed instance after the outage", hasExactly(vmAddr))
+}
+
+// watchRestarts sums kitexsuite.discovery.watch.restarts over targets.
+func watchRestarts(t *testing.T, reader *sdkmetric.ManualReader) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "kitexsuite.discovery.watch.restarts" {
+				for _, dp := range s.DataPoints {
+					n += dp.Value
+				}
+			}
+		}
+	}
+	return n
 }

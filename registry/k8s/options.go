@@ -42,8 +42,9 @@ const (
 	// DefaultTTL is the lease of a managed EndpointSlice, renewed every
 	// third of it.
 	DefaultTTL = 15 * time.Second
-	// DefaultResync is the informer resync period; each resync confirms the
-	// snapshot (the sync-age self-metric).
+	// DefaultResync is the informer resync period. Resyncs replay the local
+	// cache and confirm nothing: the sync-age self-metric follows the API
+	// server's answers to the informer's list and watch calls.
 	DefaultResync = 30 * time.Second
 	// DefaultClusterDomain is accepted at the end of targets.
 	DefaultClusterDomain = "cluster.local"

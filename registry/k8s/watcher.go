@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -16,7 +17,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -83,6 +85,17 @@ type nsInformer struct {
 	err error // the last list/watch error since the last sync
 }
 
+// answered records the outcome of one of the informer's list or watch
+// calls: an error marks the informer broken until a call succeeds.
+func (n *nsInformer) answered(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // the informer is stopping
+	}
+	n.mu.Lock()
+	n.err = err
+	n.mu.Unlock()
+}
+
 func (n *nsInformer) lastErr() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -99,19 +112,39 @@ func (s *source) acquire(ns string) (*nsInformer, error) {
 		n.refs++
 		return n, nil
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(s.cs, s.cfg.resync, informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName }))
-	inf := factory.Discovery().V1().EndpointSlices().Informer()
-	if err := inf.AddIndexers(cache.Indexers{serviceIndex: func(obj any) ([]string, error) {
-		if es, ok := obj.(*discoveryv1.EndpointSlice); ok {
-			return []string{es.Labels[discoveryv1.LabelServiceName]}, nil
-		}
-		return nil, nil
-	}}); err != nil {
-		return nil, err
+	n := &nsInformer{stop: make(chan struct{}), done: make(chan struct{}), refs: 1}
+	// The informer's list and watch go through n, which records what the
+	// API server answered: client-go's reflector retries a refused
+	// connection or a 429 inside its watch loop without calling the
+	// WatchErrorHandler, so only the calls themselves show an outage.
+	api := s.cs.DiscoveryV1().EndpointSlices(ns)
+	tweak := func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName }
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			obj, err := api.List(ctx, o)
+			n.answered(ctx, err)
+			return obj, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			w, err := api.Watch(ctx, o)
+			n.answered(ctx, err)
+			return w, err
+		},
 	}
-	n := &nsInformer{informer: inf, stop: make(chan struct{}), done: make(chan struct{}), refs: 1}
+	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, s.cs), &discoveryv1.EndpointSlice{},
+		cache.SharedIndexInformerOptions{ResyncPeriod: s.cfg.resync, Indexers: cache.Indexers{serviceIndex: func(obj any) ([]string, error) {
+			if es, ok := obj.(*discoveryv1.EndpointSlice); ok {
+				return []string{es.Labels[discoveryv1.LabelServiceName]}, nil
+			}
+			return nil, nil
+		}}})
+	n.informer = inf
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) || errors.Is(err, io.EOF) {
+			return // routine: the reflector lists again at once
+		}
 		n.mu.Lock()
 		n.err = err
 		n.mu.Unlock()
@@ -182,8 +215,18 @@ func (s *source) Watch(ctx context.Context, name string, sink discoverycore.Sink
 			}
 		}
 	}
+	// Resyncs replay the cache (same resource version): they prove
+	// nothing about the API server and change nothing.
 	reg, err := n.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: poke, UpdateFunc: func(_, obj any) { poke(obj) }, DeleteFunc: poke,
+		AddFunc: poke, DeleteFunc: poke,
+		UpdateFunc: func(old, obj any) {
+			if o, ok := old.(*discoveryv1.EndpointSlice); ok {
+				if es, ok := obj.(*discoveryv1.EndpointSlice); ok && o.ResourceVersion == es.ResourceVersion {
+					return
+				}
+			}
+			poke(obj)
+		},
 	})
 	if err != nil {
 		return err
@@ -204,9 +247,20 @@ func (s *source) Watch(ctx context.Context, name string, sink discoverycore.Sink
 		case <-tick.C:
 		}
 	}
+	if err := n.lastErr(); err != nil {
+		return s.broken(t.namespace, err) // a shared informer that is failing
+	}
 	expiry := time.NewTimer(time.Hour)
 	defer expiry.Stop()
+	// The API server's answers, not the local cache, say the view is
+	// current: every second the informer's last list or watch call
+	// succeeded confirms the set; a failed one (refused, throttled, timed
+	// out) ends this watch — counted as a restart, the last set serving,
+	// no lease judged — until the API server answers again.
+	alive := time.NewTicker(time.Second)
+	defer alive.Stop()
 	cache := sliceCache{}
+	seen := leases{}
 	for {
 		objs, err := n.informer.GetIndexer().ByIndex(serviceIndex, t.name)
 		if err != nil {
@@ -219,8 +273,10 @@ func (s *source) Watch(ctx context.Context, name string, sink discoverycore.Sink
 		now := time.Now()
 		if n.lastErr() != nil {
 			now = time.Time{}
+		} else {
+			seen.observe(objs, now)
 		}
-		set, err := s.mergeAt(t, objs, cache, now)
+		set, err := s.mergeAt(t, objs, cache, now, seen)
 		if err != nil {
 			return err // a target no port of the service matches: say so
 		}
@@ -228,27 +284,97 @@ func (s *source) Watch(ctx context.Context, name string, sink discoverycore.Sink
 		if now.IsZero() {
 			expiry.Reset(time.Second) // look again once the watch may be back
 		} else {
-			expiry.Reset(nextExpiry(objs, now))
+			expiry.Reset(seen.nextExpiry(objs, now))
 		}
+	wait:
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
 		case <-expiry.C:
+		case <-alive.C:
+			if err := n.lastErr(); err != nil {
+				return s.broken(t.namespace, err)
+			}
+			sink.Alive()
+			goto wait
 		}
 	}
 }
 
+// broken says why a namespace's informer is not being answered.
+func (s *source) broken(ns string, err error) error {
+	return fmt.Errorf("the EndpointSlice list/watch of namespace %q is failing: %w", ns, s.explain(err, ns))
+}
+
+// leases judges managed EndpointSlices by this client's clock: a slice's
+// lease runs from when this client first saw its current renew time, not
+// from the renew time itself, which is the writer's clock (skewed, or
+// simply old news after this client was cut off).
+type leases map[string]observedRenewal // by slice name
+
+type observedRenewal struct {
+	renew string    // the RenewAnnotation value seen
+	at    time.Time // when this client first saw it
+}
+
+// observe records, at now, the renew times of objs not seen before, and
+// forgets slices that are gone.
+func (l leases) observe(objs []any, now time.Time) {
+	present := make(map[string]bool, len(objs))
+	for _, obj := range objs {
+		es, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok {
+			continue
+		}
+		renew, managed := es.Annotations[RenewAnnotation]
+		if !managed {
+			continue
+		}
+		present[es.Name] = true
+		if l[es.Name].renew != renew {
+			l[es.Name] = observedRenewal{renew: renew, at: now}
+		}
+	}
+	for name := range l {
+		if !present[name] {
+			delete(l, name)
+		}
+	}
+}
+
+// end is when es's lease runs out by this client's clock, whether es is
+// managed, and whether its annotations parse.
+func (l leases) end(es *discoveryv1.EndpointSlice) (end time.Time, managed, ok bool) {
+	renew, managed := es.Annotations[RenewAnnotation]
+	if !managed {
+		return time.Time{}, false, false
+	}
+	_, err1 := time.Parse(time.RFC3339Nano, renew)
+	ttl, err2 := time.ParseDuration(es.Annotations[TTLAnnotation])
+	seen, known := l[es.Name]
+	if !known || seen.renew != renew {
+		return time.Time{}, true, false
+	}
+	return seen.at.Add(ttl), true, err1 == nil && err2 == nil
+}
+
+// expired reports a managed slice whose process stopped renewing it.
+func (l leases) expired(es *discoveryv1.EndpointSlice, now time.Time) bool {
+	end, managed, ok := l.end(es)
+	return managed && (!ok || now.After(end))
+}
+
 // nextExpiry is how long until the earliest managed slice of objs expires
 // (an hour when none will).
-func nextExpiry(objs []any, now time.Time) time.Duration {
+func (l leases) nextExpiry(objs []any, now time.Time) time.Duration {
 	next := time.Hour
 	for _, obj := range objs {
 		es, ok := obj.(*discoveryv1.EndpointSlice)
 		if !ok {
 			continue
 		}
-		end, managed, valid := leaseEnd(es)
+		end, managed, valid := l.end(es)
 		if !managed || !valid {
 			continue
 		}
@@ -293,14 +419,14 @@ type decodedSlice struct {
 // slices cache lacks. Managed slices' leases are judged at now; the zero
 // time judges none expired (the informer's watch is broken, so stale
 // renewals say nothing about the processes).
-func (s *source) mergeAt(t target, objs []any, cache sliceCache, now time.Time) ([]discovery.Instance, error) {
+func (s *source) mergeAt(t target, objs []any, cache sliceCache, now time.Time, observed leases) ([]discovery.Instance, error) {
 	live := make(map[string]bool, len(objs))
 	var decoded []*decodedSlice
 	total, matched := 0, 0
 	var missing *decodedSlice
 	for _, obj := range objs {
 		es, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok || (es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6) || (!now.IsZero() && expired(es, now)) {
+		if !ok || (es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6) || (!now.IsZero() && observed.expired(es, now)) {
 			continue
 		}
 		if s.cfg.family != "" && es.AddressType != s.cfg.family {
@@ -466,24 +592,6 @@ func sliceWeight(es *discoveryv1.EndpointSlice) int {
 		klog.Warnf("kitexsuite/k8s: EndpointSlice %s/%s: ignoring %s=%q (want an integer ≥ 1)", es.Namespace, es.Name, WeightAnnotation, v)
 	}
 	return discovery.DefaultWeight
-}
-
-// expired reports a managed slice whose process stopped renewing it.
-func expired(es *discoveryv1.EndpointSlice, now time.Time) bool {
-	end, managed, ok := leaseEnd(es)
-	return managed && (!ok || now.After(end))
-}
-
-// leaseEnd reads a managed slice's lease: when it runs out, whether the
-// slice is managed (has a renew time) and whether its annotations parse.
-func leaseEnd(es *discoveryv1.EndpointSlice) (end time.Time, managed, ok bool) {
-	renew, managed := es.Annotations[RenewAnnotation]
-	if !managed {
-		return time.Time{}, false, false
-	}
-	at, err1 := time.Parse(time.RFC3339Nano, renew)
-	ttl, err2 := time.ParseDuration(es.Annotations[TTLAnnotation])
-	return at.Add(ttl), true, err1 == nil && err2 == nil
 }
 
 func endpointInstance(ep *discoveryv1.Endpoint, port int32, weight int) (*discoverycore.Instance, error) {

@@ -74,7 +74,10 @@ func resolveSlices(t *testing.T, cfg config, tgt string, slices ...*discoveryv1.
 	for i, es := range slices {
 		objs[i] = es
 	}
-	set, err := s.mergeAt(tt, objs, sliceCache{}, time.Now())
+	now := time.Now()
+	seen := leases{}
+	seen.observe(objs, now)
+	set, err := s.mergeAt(tt, objs, sliceCache{}, now, seen)
 	if err != nil {
 		t.Fatalf("%s: %v", tgt, err)
 	}
@@ -110,7 +113,7 @@ func mergeErr(t *testing.T, cfg config, tgt string, slices ...*discoveryv1.Endpo
 	for i, es := range slices {
 		objs[i] = es
 	}
-	_, err = (&source{cfg: cfg}).mergeAt(tt, objs, sliceCache{}, time.Now())
+	_, err = (&source{cfg: cfg}).mergeAt(tt, objs, sliceCache{}, time.Now(), leases{})
 	return err
 }
 
@@ -194,9 +197,48 @@ func TestWeightAnnotationAndManagedLease(t *testing.T) {
 	if got := resolveSlices(t, newConfig(nil), "echo.prod", es); len(got) != 1 || got[0] != "198.18.0.9:8888 30 map[]" {
 		t.Fatalf("got %v", got)
 	}
-	es.Annotations[RenewAnnotation] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	es.Annotations[RenewAnnotation] = "yesterday"
 	if got := resolveSlices(t, newConfig(nil), "echo.prod", es); len(got) != 0 {
-		t.Fatalf("expired managed slice served %v", got)
+		t.Fatalf("managed slice with an unreadable lease served %v", got)
+	}
+}
+
+// A managed slice's lease runs from when this client saw its renew time,
+// not from the renew time (the writer's clock): a writer an hour behind
+// is served while it renews, and expires a TTL after its last renewal
+// this client saw.
+func TestManagedLeaseIsJudgedByThisClientsClock(t *testing.T) {
+	cfg := newConfig(nil)
+	tt, err := parseTarget("echo.prod", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := slice("echo-vm", 8888, "", ep{ip: "198.18.0.9", ready: boolp(true)})
+	writer := time.Now().Add(-time.Hour) // the writer's clock
+	es.Annotations = map[string]string{RenewAnnotation: writer.UTC().Format(time.RFC3339Nano), TTLAnnotation: "15s"}
+	seen := leases{}
+	at := func(now time.Time) int {
+		objs := []any{es}
+		seen.observe(objs, now)
+		set, err := (&source{cfg: cfg}).mergeAt(tt, objs, sliceCache{}, now, seen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(set)
+	}
+	t0 := time.Now()
+	if n := at(t0); n != 1 {
+		t.Fatalf("a renewal just seen, from a writer an hour behind: %d instances, want 1", n)
+	}
+	if n := at(t0.Add(14 * time.Second)); n != 1 {
+		t.Fatalf("14 s after the renewal was seen (TTL 15 s): %d instances, want 1", n)
+	}
+	if n := at(t0.Add(16 * time.Second)); n != 0 {
+		t.Fatalf("16 s after the last renewal seen (TTL 15 s): %d instances, want 0", n)
+	}
+	es.Annotations[RenewAnnotation] = writer.Add(20 * time.Second).UTC().Format(time.RFC3339Nano)
+	if n := at(t0.Add(20 * time.Second)); n != 1 {
+		t.Fatalf("renewed again: %d instances, want 1", n)
 	}
 }
 
@@ -211,11 +253,13 @@ func TestBadEndpointsAreSkipped(t *testing.T) {
 func TestNextExpiry(t *testing.T) {
 	now := time.Now()
 	es := slice("vm", 8888, "", ep{ip: "198.18.0.9"})
-	es.Annotations = map[string]string{RenewAnnotation: now.Add(-10 * time.Second).UTC().Format(time.RFC3339Nano), TTLAnnotation: "15s"}
-	if d := nextExpiry([]any{es, slice("pods", 8888, "")}, now); d < 4*time.Second || d > 6*time.Second {
+	es.Annotations = map[string]string{RenewAnnotation: now.Add(-time.Hour).UTC().Format(time.RFC3339Nano), TTLAnnotation: "15s"}
+	seen := leases{}
+	seen.observe([]any{es}, now.Add(-10*time.Second)) // seen 10 s ago
+	if d := seen.nextExpiry([]any{es, slice("pods", 8888, "")}, now); d < 4*time.Second || d > 6*time.Second {
 		t.Fatalf("next expiry in %v, want about 5s", d)
 	}
-	if d := nextExpiry([]any{slice("pods", 8888, "")}, now); d != time.Hour {
+	if d := seen.nextExpiry([]any{slice("pods", 8888, "")}, now); d != time.Hour {
 		t.Fatalf("no managed slice: %v", d)
 	}
 }
