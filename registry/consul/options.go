@@ -25,9 +25,10 @@ const (
 	// DefaultWaitTime bounds each blocking query; an unchanged answer
 	// confirms the snapshot (the sync-age self-metric).
 	DefaultWaitTime = 30 * time.Second
-	// DefaultResetSettle is how long, after the Consul index went backwards
-	// (an agent restart that lost its registrations), the resolver keeps
-	// instances missing from the answers: one default TTL, three heartbeats.
+	// DefaultResetSettle is how long the resolver keeps instances an agent
+	// restart hides (their node's serfHealth failing, then the services
+	// gone; or the index going backwards): one default TTL, three
+	// heartbeats, for the servers to register again.
 	DefaultResetSettle = 10 * time.Second
 	// requestTimeout bounds the registry's non-blocking requests.
 	requestTimeout = 3 * time.Second
@@ -156,9 +157,9 @@ func WithWaitTime(d time.Duration) Option {
 	})
 }
 
-// WithResetSettle sets how long the resolver keeps instances missing from
-// its answers after the Consul index went backwards (default
-// [DefaultResetSettle]); 0 applies such answers at once.
+// WithResetSettle sets how long the resolver keeps instances an agent
+// restart hides (default [DefaultResetSettle]); 0 applies every answer at
+// once.
 func WithResetSettle(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.settle = max(d, 0) })
 }

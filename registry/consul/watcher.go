@@ -58,21 +58,39 @@ type source struct {
 const requestSlack = 2 * time.Second
 
 // targetState is what a target's watch remembers across restarts: the
-// last index seen and the last set published.
+// last index seen, the last set published, and the instances it keeps
+// while their agent restarts.
 type targetState struct {
 	index uint64
 	last  []discovery.Instance
+	kept  map[string]time.Time // address -> until when it is kept
 }
 
 func (s *source) Name() string { return s.name }
 
 // Watch implements discoverycore.Source.
 //
-// A Consul index that goes backwards means the agent (or the cluster)
-// restarted and may have lost its registrations; registries register again
-// within their heartbeat interval. For the settle period after such a
-// reset, instances missing from the answers are kept (new ones are added at
-// once), so a restart of the agent does not empty the clients' balancers.
+// An agent restart must not empty the clients' balancers while the Kitex
+// servers behind it run on: the registries register again within a
+// heartbeat. Two restarts look different from here, and both are covered
+// for the settle period ([WithResetSettle]), during which the instances
+// they hide are kept (new ones are added at once):
+//
+//   - an instance failing only on node checks (serfHealth: its agent is
+//     down or restarting) is kept, and so is its later disappearance
+//     (a client agent restarted without its data dir forgets its services,
+//     and anti-entropy removes them from the catalog with the index moving
+//     forward);
+//   - an index that goes backwards in an answer from the leader (a dev
+//     agent or a whole cluster restarted and lost its state) keeps every
+//     instance missing from the answer. A stale read from a follower
+//     (WithStale) can be behind the last answer without any restart, and
+//     does not count.
+//
+// An instance whose own check fails — a crashed server whose TTL ran out,
+// or the maintenance mode the registry sets before it drains — leaves at
+// once, and so does one deregistered while its node is healthy (a
+// kitex-contrib registry-consul server stopping).
 func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Sink) error {
 	st := s.state(target) // a copy: written back under the lock below
 	defer func() {
@@ -83,11 +101,11 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 		}
 	}()
 	var index uint64 // 0: list first, also after a restart of the watch
-	var settleUntil time.Time
 	for {
 		wait := s.cfg.wait
-		if rest := time.Until(settleUntil); rest > 0 {
-			wait = min(wait, rest+10*time.Millisecond) // wake up when the settle period ends
+		next := earliest(st.kept)
+		if rest := time.Until(next); !next.IsZero() && rest > 0 {
+			wait = min(wait, rest+10*time.Millisecond) // wake up when a kept instance is due
 		}
 		q := &api.QueryOptions{
 			WaitIndex: index, WaitTime: wait, Datacenter: s.cfg.datacenter,
@@ -101,7 +119,9 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 		// slack is abandoned, and the watch restarts on a new connection.
 		limit := wait + wait/16 + requestSlack
 		qctx, cancel := context.WithTimeout(ctx, limit)
-		entries, meta, err := s.cli.Health().ServiceMultipleTags(target, s.cfg.tags, true, q.WithContext(qctx))
+		// All instances, not only passing ones: why an instance is not
+		// passing (its own check, or its node's) decides whether it leaves.
+		entries, meta, err := s.cli.Health().ServiceMultipleTags(target, s.cfg.tags, false, q.WithContext(qctx))
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -118,24 +138,24 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 			return &PermissionError{Op: "resolve " + target, Permission: fmt.Sprintf("service:read on %q and node:read on its nodes", target),
 				Err: fmt.Errorf("consul filtered the result by ACLs")}
 		}
-		if meta.LastIndex < st.index && s.cfg.settle > 0 {
-			settleUntil = time.Now().Add(s.cfg.settle)
-			klog.Warnf("kitexsuite/consul: index of %q went back from %d to %d (agent restarted?); keeping missing instances for %v while servers register again",
-				target, st.index, meta.LastIndex, s.cfg.settle)
-		}
+		now := time.Now()
+		reset := meta.LastIndex < st.index && meta.LastContact == 0 && s.cfg.settle > 0
 		unchanged := index != 0 && meta.LastIndex == index
 		index, st.index = meta.LastIndex, meta.LastIndex
 		if index == 0 {
 			index = 1 // Consul's advice: never block on index 0
 		}
-		settling := time.Now().Before(settleUntil)
-		if unchanged && !settling && st.last != nil && !s.justSettled(&settleUntil) {
+		if unchanged && st.last != nil && (next.IsZero() || now.Before(next)) {
 			sink.Alive() // the wait ended with nothing new
 			continue
 		}
-		set := s.decode(entries)
-		if settling {
-			set = union(set, st.last)
+		passing, nodeDown, failing := s.decode(entries)
+		st.kept = s.keep(target, st, passing, nodeDown, failing, reset, now)
+		set := passing
+		for _, ins := range st.last {
+			if _, ok := st.kept[ins.Address().String()]; ok && !contains(set, ins) {
+				set = append(set, ins)
+			}
 		}
 		st.last = set
 		s.save(target, st)
@@ -143,14 +163,63 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 	}
 }
 
-// justSettled reports (once) that a settle period has just ended, so the
-// real set is published even if the index did not move.
-func (s *source) justSettled(until *time.Time) bool {
-	if until.IsZero() {
-		return false
+// keep returns the instances to keep at now, and until when: those hidden
+// by their agent's restart (nodeDown; or, after a reset, any missing one)
+// for the settle period from when it began, except those passing again or
+// failing on their own checks.
+func (s *source) keep(target string, st targetState, passing []discovery.Instance, nodeDown, failing map[string]bool, reset bool, now time.Time) map[string]time.Time {
+	if s.cfg.settle <= 0 {
+		return nil
 	}
-	*until = time.Time{}
-	return true
+	kept := make(map[string]time.Time, len(st.kept))
+	have := make(map[string]bool, len(passing))
+	for _, ins := range passing {
+		have[ins.Address().String()] = true
+	}
+	began := 0
+	for _, ins := range st.last {
+		addr := ins.Address().String()
+		if have[addr] || failing[addr] {
+			continue
+		}
+		until, already := st.kept[addr]
+		switch {
+		case already && now.Before(until):
+			kept[addr] = until
+		case !already && (nodeDown[addr] || reset):
+			kept[addr] = now.Add(s.cfg.settle)
+			began++
+		}
+	}
+	if began > 0 {
+		why := "their agent is down or restarting"
+		if reset {
+			why = fmt.Sprintf("the index went back from %d (agent or cluster restarted?)", st.index)
+		}
+		klog.Warnf("kitexsuite/consul: keeping %d instances of %q for %v while their servers register again: %s", began, target, s.cfg.settle, why)
+	}
+	return kept
+}
+
+// earliest is the soonest of the times in m (zero when m is empty).
+func earliest(m map[string]time.Time) time.Time {
+	var first time.Time
+	for _, t := range m {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first
+}
+
+func contains(set []discovery.Instance, ins discovery.Instance) bool {
+	addr := ins.Address().String()
+	for _, x := range set {
+		if x.Address().String() == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // state returns a copy of what the target's earlier watches remembered.
@@ -169,37 +238,64 @@ func (s *source) save(target string, st targetState) {
 	s.targets[target] = &st
 }
 
-// union is next plus the instances of prev it lacks.
-func union(next, prev []discovery.Instance) []discovery.Instance {
-	have := make(map[string]struct{}, len(next))
-	for _, ins := range next {
-		have[ins.Address().String()] = struct{}{}
-	}
-	out := next
-	for _, ins := range prev {
-		if _, ok := have[ins.Address().String()]; !ok {
-			out = append(out, ins)
-		}
-	}
-	return out
-}
-
-// decode keeps the usable entries, logging each bad one once per version.
-func (s *source) decode(entries []*api.ServiceEntry) []discovery.Instance {
-	out := make([]discovery.Instance, 0, len(entries))
+// decode sorts the entries: passing instances, one per address (a server
+// registered through two agents, after a reconnect to another agent, is
+// listed by both), and the addresses not passing only because of node
+// checks (nodeDown) or because of their own (failing). Bad entries are
+// logged once per version.
+func (s *source) decode(entries []*api.ServiceEntry) (passing []discovery.Instance, nodeDown, failing map[string]bool) {
+	passing = make([]discovery.Instance, 0, len(entries))
+	nodeDown, failing = map[string]bool{}, map[string]bool{}
+	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		ins, err := decode(e)
-		if err == nil {
-			out = append(out, ins)
+		if err != nil {
+			id, idx := "?", uint64(0)
+			if e != nil && e.Service != nil {
+				id, idx = e.Service.ID, e.Service.ModifyIndex
+			}
+			if s.logged.First(id, strconv.FormatUint(idx, 10)) {
+				klog.Warnf("%v", err)
+			}
 			continue
 		}
-		id, idx := "?", uint64(0)
-		if e != nil && e.Service != nil {
-			id, idx = e.Service.ID, e.Service.ModifyIndex
-		}
-		if s.logged.First(id, strconv.FormatUint(idx, 10)) {
-			klog.Warnf("%v", err)
+		addr := ins.Address().String()
+		own, node := health(e)
+		switch {
+		case own == api.HealthPassing && node == api.HealthPassing:
+			if !seen[addr] {
+				seen[addr] = true
+				passing = append(passing, ins)
+			}
+		case own == api.HealthPassing:
+			nodeDown[addr] = true
+		default:
+			failing[addr] = true
 		}
 	}
-	return out
+	for addr := range seen { // passing through one agent is passing
+		delete(nodeDown, addr)
+		delete(failing, addr)
+	}
+	return passing, nodeDown, failing
+}
+
+// nodeMaintenance is the check Consul adds to a node an operator put in
+// maintenance: deliberate, so it counts as the instance's own.
+const nodeMaintenance = "_node_maintenance"
+
+// health is the aggregate status of an entry's own checks (the service's,
+// its maintenance mode, its node's maintenance mode) and of its node's
+// other checks (serfHealth: the agent is alive), each "passing" when it
+// has none. Like Consul's passing filter, a warning is not passing.
+func health(e *api.ServiceEntry) (own, node string) {
+	var mine, nodes api.HealthChecks
+	for _, c := range e.Checks {
+		if c.ServiceID == "" && c.CheckID != nodeMaintenance {
+			nodes = append(nodes, c)
+		} else {
+			mine = append(mine, c)
+		}
+	}
+	return mine.AggregatedStatus(), nodes.AggregatedStatus()
 }
