@@ -55,6 +55,7 @@ type Consul struct {
 	certs          *consulCerts
 	log            *lineWriter
 	transports     transportSet
+	cluster        *clusterRole // nil for a -dev agent
 
 	mu   sync.Mutex
 	proc *Process // nil once stopped

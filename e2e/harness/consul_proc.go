@@ -16,6 +16,9 @@ import (
 
 // args returns the agent's command line.
 func (c *Consul) args() []string {
+	if c.cluster != nil {
+		return c.clusterArgs()
+	}
 	httpPort, httpsPort := port(c.api), "-1"
 	if c.certs != nil {
 		httpPort, httpsPort = "-1", port(c.api)
@@ -36,6 +39,9 @@ func (c *Consul) args() []string {
 // settings that have no flags.
 func (c *Consul) writeConfig() error {
 	hcl := "disable_update_check = true\n"
+	if c.cluster != nil {
+		hcl += clusterConfig
+	}
 	if c.token != "" {
 		hcl += fmt.Sprintf(`acl {
   enabled        = true

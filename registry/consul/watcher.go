@@ -64,6 +64,7 @@ type targetState struct {
 	index uint64
 	last  []discovery.Instance
 	kept  map[string]time.Time // address -> until when it is kept
+	ours  map[string]bool      // addresses registered by this module's registry
 }
 
 func (s *source) Name() string { return s.name }
@@ -77,10 +78,15 @@ func (s *source) Name() string { return s.name }
 // they hide are kept (new ones are added at once):
 //
 //   - an instance failing only on node checks (serfHealth: its agent is
-//     down or restarting) is kept, and so is its later disappearance
-//     (a client agent restarted without its data dir forgets its services,
-//     and anti-entropy removes them from the catalog with the index moving
-//     forward);
+//     down or restarting), or whose checks a restarted agent restored from
+//     its data dir as critical, not heartbeaten yet, is kept, and so is its
+//     later disappearance;
+//   - an instance registered by this module's registry that disappears
+//     without going through maintenance (which Deregister always sets
+//     first) is kept: its agent forgot it — a client agent restarted
+//     without its data dir, whose services anti-entropy removes from the
+//     catalog with the index moving forward, even when the restart was too
+//     quick for serfHealth to fail;
 //   - an index that goes backwards in an answer from the leader (a dev
 //     agent or a whole cluster restarted and lost its state) keeps every
 //     instance missing from the answer. A stale read from a follower
@@ -149,8 +155,12 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 			sink.Alive() // the wait ended with nothing new
 			continue
 		}
-		passing, nodeDown, failing := s.decode(entries)
+		passing, nodeDown, failing, ours := s.decode(entries)
 		st.kept = s.keep(target, st, passing, nodeDown, failing, reset, now)
+		for addr := range st.kept {
+			ours[addr] = ours[addr] || st.ours[addr]
+		}
+		st.ours = ours
 		set := passing
 		for _, ins := range st.last {
 			if _, ok := st.kept[ins.Address().String()]; ok && !contains(set, ins) {
@@ -186,13 +196,13 @@ func (s *source) keep(target string, st targetState, passing []discovery.Instanc
 		switch {
 		case already && now.Before(until):
 			kept[addr] = until
-		case !already && (nodeDown[addr] || reset):
+		case !already && (nodeDown[addr] || reset || st.ours[addr]):
 			kept[addr] = now.Add(s.cfg.settle)
 			began++
 		}
 	}
 	if began > 0 {
-		why := "their agent is down or restarting"
+		why := "their agent is down or restarting, or forgot them"
 		if reset {
 			why = fmt.Sprintf("the index went back from %d (agent or cluster restarted?)", st.index)
 		}
@@ -240,12 +250,14 @@ func (s *source) save(target string, st targetState) {
 
 // decode sorts the entries: passing instances, one per address (a server
 // registered through two agents, after a reconnect to another agent, is
-// listed by both), and the addresses not passing only because of node
-// checks (nodeDown) or because of their own (failing). Bad entries are
-// logged once per version.
-func (s *source) decode(entries []*api.ServiceEntry) (passing []discovery.Instance, nodeDown, failing map[string]bool) {
+// listed by both), the addresses hidden by their agent (nodeDown: node
+// checks failing, or own checks restored critical by a restarted agent and
+// not heartbeaten yet) or failing on their own checks (failing), and the passing ones this
+// module's registry registered (ours). Bad entries are logged once per
+// version.
+func (s *source) decode(entries []*api.ServiceEntry) (passing []discovery.Instance, nodeDown, failing, ours map[string]bool) {
 	passing = make([]discovery.Instance, 0, len(entries))
-	nodeDown, failing = map[string]bool{}, map[string]bool{}
+	nodeDown, failing, ours = map[string]bool{}, map[string]bool{}, map[string]bool{}
 	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		ins, err := decode(e)
@@ -260,14 +272,17 @@ func (s *source) decode(entries []*api.ServiceEntry) (passing []discovery.Instan
 			continue
 		}
 		addr := ins.Address().String()
-		own, node := health(e)
+		own, node, restored := health(e)
 		switch {
 		case own == api.HealthPassing && node == api.HealthPassing:
 			if !seen[addr] {
 				seen[addr] = true
 				passing = append(passing, ins)
 			}
-		case own == api.HealthPassing:
+			if _, mine := e.Service.Meta[metaStarted]; mine {
+				ours[addr] = true
+			}
+		case own == api.HealthPassing || restored:
 			nodeDown[addr] = true
 		default:
 			failing[addr] = true
@@ -277,7 +292,7 @@ func (s *source) decode(entries []*api.ServiceEntry) (passing []discovery.Instan
 		delete(nodeDown, addr)
 		delete(failing, addr)
 	}
-	return passing, nodeDown, failing
+	return passing, nodeDown, failing, ours
 }
 
 // nodeMaintenance is the check Consul adds to a node an operator put in
@@ -287,15 +302,24 @@ const nodeMaintenance = "_node_maintenance"
 // health is the aggregate status of an entry's own checks (the service's,
 // its maintenance mode, its node's maintenance mode) and of its node's
 // other checks (serfHealth: the agent is alive), each "passing" when it
-// has none. Like Consul's passing filter, a warning is not passing.
-func health(e *api.ServiceEntry) (own, node string) {
+// has none; like Consul's passing filter, a warning is not passing.
+// restored says every own check that is not passing is critical with no
+// output at all: a check a restarted agent loaded from its data dir and
+// that has not run or been heartbeaten since (Consul restores TTL checks
+// critical; one that expired says "TTL expired", one that ran says why).
+func health(e *api.ServiceEntry) (own, node string, restored bool) {
 	var mine, nodes api.HealthChecks
+	restored = true
 	for _, c := range e.Checks {
 		if c.ServiceID == "" && c.CheckID != nodeMaintenance {
 			nodes = append(nodes, c)
-		} else {
-			mine = append(mine, c)
+			continue
+		}
+		mine = append(mine, c)
+		if c.Status != api.HealthPassing && (c.Status != api.HealthCritical || c.Output != "" || strings.HasPrefix(c.CheckID, "_")) {
+			restored = false // a real result, or a maintenance mode
 		}
 	}
-	return mine.AggregatedStatus(), nodes.AggregatedStatus()
+	own, node = mine.AggregatedStatus(), nodes.AggregatedStatus()
+	return own, node, restored && own != api.HealthPassing
 }

@@ -11,13 +11,38 @@ import (
 
 // checked is an entry for addr with its own check and serfHealth in the
 // given states.
+// given states (a critical own check says "TTL expired", as an expired
+// one does).
 func checked(addr, own, node string) *api.ServiceEntry {
 	e := entry("echo:"+addr, addr, 8888, nil, nil)
+	out := ""
+	if own == api.HealthCritical {
+		out = "TTL expired"
+	}
 	e.Checks = api.HealthChecks{
 		{CheckID: "serfHealth", Status: node},
-		{CheckID: "service:echo:" + addr, ServiceID: "echo:" + addr, Status: own},
+		{CheckID: "service:echo:" + addr, ServiceID: "echo:" + addr, Status: own, Output: out},
 	}
 	return e
+}
+
+// A client agent restarted with its data dir restores its services with
+// their TTL checks critical and no output until the next heartbeat: kept,
+// not dropped; the maintenance mode Deregister sets is not mistaken for it.
+func TestRestoredChecksAreKept(t *testing.T) {
+	s := &source{cfg: newConfig(nil)}
+	st := &targetState{}
+	t0 := time.Now()
+	const p = api.HealthPassing
+	a, b := "10.0.0.1", "10.0.0.2"
+	apply(s, st, false, t0, checked(a, p, p), checked(b, p, p))
+	restored := checked(a, p, p)
+	restored.Checks[1].Status = api.HealthCritical // output ""
+	maint := checked(b, p, p)
+	maint.Checks = append(maint.Checks, &api.HealthCheck{CheckID: "_service_maintenance:echo:" + b, ServiceID: "echo:" + b, Status: api.HealthCritical, Output: ""})
+	if got := apply(s, st, false, t0.Add(time.Second), restored, maint); !slices.Equal(got, []string{a + ":8888"}) {
+		t.Fatalf("restored check and maintenance: %v, want the restored one kept, the one in maintenance gone", got)
+	}
 }
 
 func addrsOf(set []discovery.Instance) []string {
@@ -31,8 +56,12 @@ func addrsOf(set []discovery.Instance) []string {
 
 // apply runs one answer through decode and keep, as Watch does.
 func apply(s *source, st *targetState, reset bool, now time.Time, entries ...*api.ServiceEntry) []string {
-	passing, nodeDown, failing := s.decode(entries)
+	passing, nodeDown, failing, ours := s.decode(entries)
 	st.kept = s.keep("echo", *st, passing, nodeDown, failing, reset, now)
+	for addr := range st.kept {
+		ours[addr] = ours[addr] || st.ours[addr]
+	}
+	st.ours = ours
 	set := passing
 	for _, ins := range st.last {
 		if _, ok := st.kept[ins.Address().String()]; ok && !contains(set, ins) {
@@ -41,6 +70,33 @@ func apply(s *source, st *targetState, reset bool, now time.Time, entries ...*ap
 	}
 	st.last = set
 	return addrsOf(set)
+}
+
+// ours is an entry registered by this module's registry (it writes the
+// start time in service meta).
+func ours(e *api.ServiceEntry) *api.ServiceEntry {
+	e.Service.Meta = map[string]string{metaStarted: "2026-12-04T00:00:00Z"}
+	return e
+}
+
+// An instance of ours that vanishes under a healthy node was forgotten by
+// its agent (a restart without a data dir, too quick for serfHealth to
+// fail): kept. A kitex-contrib registry-consul instance doing the same was
+// deregistered by its server (registry-consul sets no maintenance first):
+// it leaves at once.
+func TestForgottenInstancesOfOursAreKept(t *testing.T) {
+	s := &source{cfg: newConfig(nil)}
+	st := &targetState{}
+	t0 := time.Now()
+	const p = api.HealthPassing
+	mine, theirs := "10.0.0.1", "10.0.0.2"
+	apply(s, st, false, t0, ours(checked(mine, p, p)), checked(theirs, p, p))
+	if got := apply(s, st, false, t0.Add(time.Second)); !slices.Equal(got, []string{mine + ":8888"}) {
+		t.Fatalf("both vanished under healthy nodes: %v, want only ours kept", got)
+	}
+	if got := apply(s, st, false, t0.Add(2*time.Second), checked(mine, p, p)); !slices.Equal(got, []string{mine + ":8888"}) {
+		t.Fatalf("registered again: %v", got)
+	}
 }
 
 // A client agent restarting without its data dir: its node goes critical,
@@ -76,7 +132,7 @@ func TestAgentRestartKeepsInstancesOwnFailuresLeave(t *testing.T) {
 func TestDecodeDedupesByAddress(t *testing.T) {
 	s := &source{cfg: newConfig(nil)}
 	one, two := checked("10.0.0.1", api.HealthPassing, api.HealthPassing), checked("10.0.0.1", api.HealthPassing, api.HealthCritical)
-	passing, nodeDown, _ := s.decode([]*api.ServiceEntry{one, one, two})
+	passing, nodeDown, _, _ := s.decode([]*api.ServiceEntry{one, one, two})
 	if len(passing) != 1 || len(nodeDown) != 0 {
 		t.Fatalf("passing %v, nodeDown %v; want the address once, passing", addrsOf(passing), nodeDown)
 	}
