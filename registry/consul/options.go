@@ -32,6 +32,9 @@ const (
 	DefaultResetSettle = 10 * time.Second
 	// requestTimeout bounds the registry's non-blocking requests.
 	requestTimeout = 3 * time.Second
+	// confirmTimeout bounds how long Deregister waits to see the instance
+	// leave the passing set before it starts the drain delay anyway.
+	confirmTimeout = 5 * time.Second
 )
 
 // Option configures a Registry or a Resolver; options that concern only one

@@ -108,6 +108,8 @@ func (r *Registry) Deregister(info *registry.Info) error {
 	cancel()
 	if err != nil {
 		klog.Warnf("kitexsuite/consul: could not put %s in maintenance before draining: %v", svc.ID, err)
+	} else if err := r.awaitNotPassing(svc); err != nil {
+		klog.Warnf("kitexsuite/consul: draining %s without seeing it leave the passing set: %v", svc.ID, err)
 	}
 	if r.cfg.drain > 0 {
 		time.Sleep(r.cfg.drain) // a deliberate grace period, not synchronisation
@@ -118,6 +120,35 @@ func (r *Registry) Deregister(info *registry.Info) error {
 		return permission(fmt.Errorf("kitexsuite/consul: deregister %s: %w", svc.ID, err), "deregister "+svc.Name, fmt.Sprintf("service:write on %q", svc.Name))
 	}
 	return nil
+}
+
+// awaitNotPassing waits (at most confirmTimeout) until the catalog no
+// longer lists svc as passing: the agent syncs the maintenance mode to the
+// servers on its own schedule, and the drain delay — the time clients get
+// to drop the instance — must start from when they can see it, not from
+// the local write (on a busy machine the two were over a second apart, and
+// calls still arriving when the listener closed failed with "EOF peer
+// close").
+func (r *Registry) awaitNotPassing(svc *api.AgentServiceRegistration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), confirmTimeout)
+	defer cancel()
+	var index uint64
+	for {
+		entries, meta, err := r.cli.Health().Service(svc.Name, "", true, (&api.QueryOptions{WaitIndex: index, WaitTime: confirmTimeout}).WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		listed := false
+		for _, e := range entries {
+			if e.Service != nil && e.Service.ID == svc.ID {
+				listed = true
+			}
+		}
+		if !listed {
+			return nil
+		}
+		index = max(meta.LastIndex, 1)
+	}
 }
 
 // registrationKey identifies a registration by what Kitex passes to both
