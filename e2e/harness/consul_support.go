@@ -178,6 +178,12 @@ func (c *consulCerts) clientTLS() *tls.Config {
 // writeConsulCerts generates a CA and a server certificate (ECDSA P-256,
 // valid for a day) and writes them to dir.
 func writeConsulCerts(dir string) (*consulCerts, error) {
+	return writeTestCerts(dir, "server.dc1.consul", net.IPv4(127, 0, 0, 1), net.IPv6loopback)
+}
+
+// writeTestCerts generates a CA and a certificate it signed for cn,
+// localhost and ips (server and client use), and writes them to dir.
+func writeTestCerts(dir, cn string, ips ...net.IP) (*consulCerts, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -206,9 +212,9 @@ func writeConsulCerts(dir string) (*consulCerts, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "server.dc1.consul"},
-		DNSNames:     []string{"localhost", "server.dc1.consul"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     []string{"localhost", cn},
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,

@@ -308,19 +308,24 @@ func (r *Registry) hold(ctx context.Context, reg *registration, lease clientv3.L
 }
 
 // follow watches one of the registration's keys until it is deleted or
-// taken over (returning why), or ctx ends (nil). A compacted revision —
-// the watch resumed, after a member restart, from a revision etcd no
-// longer has — is not a loss: the key is read again and, when it is still
-// ours, watched from that read on.
+// taken over (returning why), or ctx ends (nil). A watch that ends
+// otherwise is not a loss — it resumed past a compacted revision after a
+// member restart, or a member lost its leader ("leader changed") — so the
+// key is read again (retried with backoff while etcd cannot answer: the
+// lease's keepalive, not this watch, says when the lease is gone) and,
+// when it is still ours, watched from that read on.
 func (r *Registry) follow(ctx context.Context, key string, lease clientv3.LeaseID, w clientv3.WatchChan) error {
+	bo := discoverycore.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	for {
-		compacted := false
+		ended := "the watch closed"
 		for resp := range w {
-			if compacted = resp.CompactRevision != 0; compacted {
+			if resp.CompactRevision != 0 {
+				ended = "resumed past a compaction"
 				break
 			}
 			if err := resp.Err(); err != nil {
-				return fmt.Errorf("watch of the key failed: %w", err)
+				ended = err.Error()
+				break
 			}
 			for _, ev := range resp.Events {
 				switch {
@@ -331,26 +336,32 @@ func (r *Registry) follow(ctx context.Context, key string, lease clientv3.LeaseI
 				}
 			}
 		}
-		if ctx.Err() != nil {
-			return nil
+		var got *clientv3.GetResponse
+		for got == nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+			resp, err := r.cli.Get(reqCtx, key)
+			cancel()
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err == nil:
+				got = resp
+			case errors.Is(classify(err), discoverycore.ErrPermanent):
+				return fmt.Errorf("reading the key again after its watch ended (%s) was refused: %w", ended, err)
+			case !discoverycore.Sleep(ctx, bo.Next()):
+				return nil
+			}
 		}
-		if !compacted {
-			return errors.New("watch of the key closed")
-		}
-		reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
-		got, err := r.cli.Get(reqCtx, key)
-		cancel()
 		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			return fmt.Errorf("watch of the key was compacted and reading it again failed: %w", err)
 		case len(got.Kvs) == 0:
-			return fmt.Errorf("key %s was deleted (seen after a compaction)", key)
+			return fmt.Errorf("key %s was deleted (seen after its watch ended: %s)", key, ended)
 		case clientv3.LeaseID(got.Kvs[0].Lease) != lease:
-			return fmt.Errorf("key %s was overwritten (seen after a compaction)", key)
+			return fmt.Errorf("key %s was overwritten (seen after its watch ended: %s)", key, ended)
 		}
-		klog.Infof("kitexsuite/etcd: the watch of %s resumed past a compaction; the key is still this registration's, watching it again", key)
+		klog.Infof("kitexsuite/etcd: the watch of %s ended (%s); the key is still this registration's, watching it again", key, ended)
 		w = r.cli.Watch(ctx, key, clientv3.WithRev(got.Header.Revision), clientv3.WithProgressNotify())
 	}
 }
