@@ -533,3 +533,38 @@ count:
 	}
 	t.Logf("%d progress notifications in %d intervals, for %d targets", notified, window, targets)
 }
+
+// TestEtcdStalledConnectionRestartsWatch stalls the connection between a
+// resolver's client and etcd (a proxy that stops forwarding without
+// closing anything, as a member slow to shut down or a half-open path
+// does): the watch hears nothing, and after three progress intervals it
+// restarts instead of staying silent for as long as the stall lasts.
+func TestEtcdStalledConnectionRestartsWatch(t *testing.T) {
+	srv := harness.StartEtcd(t)
+	admin := srv.Client(t)
+	if _, err := admin.Put(deadline(t, 5*time.Second), etcd.DefaultPrefix+"/svc/127.0.0.1:1001", `{"address":"127.0.0.1:1001"}`); err != nil {
+		t.Fatal(err)
+	}
+	proxy := harness.StartProxy(t, strings.TrimPrefix(srv.Endpoints()[0], "http://"))
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{proxy.URL()}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	r := etcd.NewResolver(cli, etcd.WithProgressInterval(500*time.Millisecond), etcd.WithDiscoveryOptions(discoverycore.WithMeterProvider(mp)))
+	defer r.Close()
+	awaitResolved(t, r, "svc", "the instance", hasExactly("127.0.0.1:1001"))
+	proxy.Stall()
+	defer proxy.Unstall()
+	stalled := time.Now()
+	for watchRestarts(t, reader) == 0 {
+		if time.Since(stalled) > 20*time.Second {
+			t.Fatalf("20 s into a stalled connection the watch has not restarted (sync age %.1fs)", syncAge(t, reader))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("watch restarted %v into the stall", time.Since(stalled).Round(time.Millisecond))
+	awaitResolved(t, r, "svc", "the last known instance, during the stall", hasExactly("127.0.0.1:1001"))
+}

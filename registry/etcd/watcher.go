@@ -97,6 +97,13 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 
 	progress := time.NewTicker(s.progress)
 	defer progress.Stop()
+	// A member that stops answering without breaking the stream (one slow
+	// to shut down, still the leader, an overloaded one) would leave the
+	// watch silent: after stallAfter without any answer — events or
+	// progress — the watch restarts, on another member as the client's
+	// balancer picks one.
+	stallAfter := max(3*s.progress, 3*time.Second)
+	heard := time.Now()
 	for {
 		var (
 			resp clientv3.WatchResponse
@@ -108,6 +115,9 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 		case resp, ok = <-chans[1]:
 			i = 1
 		case <-progress.C:
+			if silent := time.Since(heard); silent > stallAfter {
+				return s.wrap(fmt.Errorf("no answer from etcd for %v (progress requested every %v)", silent.Round(time.Millisecond), s.progress))
+			}
 			// The answer arrives on the watch channels as a progress
 			// notification; a failed request shows as a growing sync age.
 			if s.progressDue() {
@@ -118,6 +128,7 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 		if !ok {
 			return s.wrap(errors.New("watch channel closed"))
 		}
+		heard = time.Now()
 		if err := resp.Err(); err != nil {
 			if resp.CompactRevision != 0 {
 				return fmt.Errorf("revision %d was compacted: %w", resp.CompactRevision, discoverycore.ErrResync)
