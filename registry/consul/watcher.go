@@ -155,22 +155,29 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 			sink.Alive() // the wait ended with nothing new
 			continue
 		}
-		passing, nodeDown, failing, ours := s.decode(entries)
-		st.kept = s.keep(target, st, passing, nodeDown, failing, reset, now)
-		for addr := range st.kept {
-			ours[addr] = ours[addr] || st.ours[addr]
-		}
-		st.ours = ours
-		set := passing
-		for _, ins := range st.last {
-			if _, ok := st.kept[ins.Address().String()]; ok && !contains(set, ins) {
-				set = append(set, ins)
-			}
-		}
-		st.last = set
+		set := s.apply(target, &st, entries, reset, now)
 		s.save(target, st)
 		sink.Set(set)
 	}
+}
+
+// apply turns one answer into the set to publish at now: the passing
+// instances plus those kept while their agent restarts, updating st.
+func (s *source) apply(target string, st *targetState, entries []*api.ServiceEntry, reset bool, now time.Time) []discovery.Instance {
+	passing, nodeDown, failing, ours := s.decode(entries)
+	st.kept = s.keep(target, *st, passing, nodeDown, failing, reset, now)
+	for addr := range st.kept {
+		ours[addr] = ours[addr] || st.ours[addr]
+	}
+	st.ours = ours
+	set := passing
+	for _, ins := range st.last {
+		if _, ok := st.kept[ins.Address().String()]; ok && !contains(set, ins) {
+			set = append(set, ins)
+		}
+	}
+	st.last = set
+	return set
 }
 
 // keep returns the instances to keep at now, and until when: those hidden

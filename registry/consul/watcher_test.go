@@ -54,22 +54,9 @@ func addrsOf(set []discovery.Instance) []string {
 	return out
 }
 
-// apply runs one answer through decode and keep, as Watch does.
+// apply runs one answer through Watch's own step.
 func apply(s *source, st *targetState, reset bool, now time.Time, entries ...*api.ServiceEntry) []string {
-	passing, nodeDown, failing, ours := s.decode(entries)
-	st.kept = s.keep("echo", *st, passing, nodeDown, failing, reset, now)
-	for addr := range st.kept {
-		ours[addr] = ours[addr] || st.ours[addr]
-	}
-	st.ours = ours
-	set := passing
-	for _, ins := range st.last {
-		if _, ok := st.kept[ins.Address().String()]; ok && !contains(set, ins) {
-			set = append(set, ins)
-		}
-	}
-	st.last = set
-	return addrsOf(set)
+	return addrsOf(s.apply("echo", st, entries, reset, now))
 }
 
 // ours is an entry registered by this module's registry (it writes the
