@@ -179,19 +179,29 @@ func (e *Etcd) start(relisten time.Duration) error {
 	if e.running != nil {
 		return errors.New("etcd is already running")
 	}
+	srv, err := startEmbedded(e.config, relisten)
+	if err != nil {
+		return fmt.Errorf("start etcd on %s (peer %s) in %s: %w", e.client.Host, e.peer.Host, e.dir, err)
+	}
+	e.running = srv
+	return nil
+}
+
+// startEmbedded starts an embedded server from config and waits until it
+// is ready. For up to relisten it retries while its ports are still in use.
+func startEmbedded(config func() *embed.Config, relisten time.Duration) (*embed.Etcd, error) {
 	deadline := time.Now().Add(relisten)
 	for {
-		srv, err := embed.StartEtcd(e.config())
+		srv, err := embed.StartEtcd(config())
 		if err == nil {
 			if err := awaitReady(srv); err != nil {
 				srv.Close()
-				return err
+				return nil, err
 			}
-			e.running = srv
-			return nil
+			return srv, nil
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			return fmt.Errorf("start etcd on %s (peer %s) in %s: %w", e.client.Host, e.peer.Host, e.dir, err)
+			return nil, err
 		}
 		time.Sleep(50 * time.Millisecond) // poll the port until it is free again
 	}

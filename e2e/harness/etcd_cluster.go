@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -267,22 +265,13 @@ func (m *EtcdMember) Start(tb testing.TB) {
 	if m.running != nil {
 		tb.Fatalf("etcd harness: %s is running", m.name)
 	}
-	deadline := time.Now().Add(etcdRelistenTimeout)
-	for {
+	srv, err := startEmbedded(func() *embed.Config {
 		cfg := m.config()
 		cfg.ClusterState = embed.ClusterStateFlagExisting
-		srv, err := embed.StartEtcd(cfg)
-		if err == nil {
-			if err := awaitReady(srv); err != nil {
-				srv.Close()
-				tb.Fatalf("etcd harness: restart %s: %v", m.name, err)
-			}
-			m.running = srv
-			return
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			tb.Fatalf("etcd harness: restart %s: %v", m.name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return cfg
+	}, etcdRelistenTimeout)
+	if err != nil {
+		tb.Fatalf("etcd harness: restart %s: %v", m.name, err)
 	}
+	m.running = srv
 }
