@@ -95,6 +95,18 @@ func (c *cluster) deletePod(t *testing.T, p *pod) {
 	}
 }
 
+// createSelectorlessService creates a Service without a selector, whose
+// EndpointSlices a registry manages (WithManagedEndpointSlice).
+func (c *cluster) createSelectorlessService(t *testing.T, name string) {
+	t.Helper()
+	if _, err := c.cs.CoreV1().Services(c.ns).Create(context.Background(), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: echoPort}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func podAddrs(ps ...*pod) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
@@ -319,12 +331,7 @@ func TestK8sRBAC(t *testing.T) {
 // selector-less Service through an EndpointSlice the registry renews.
 func TestK8sManagedEndpointSlice(t *testing.T) {
 	c := startCluster(t)
-	if _, err := c.cs.CoreV1().Services(c.ns).Create(context.Background(), &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "vm-echo"},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: echoPort}}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.createSelectorlessService(t, "vm-echo")
 	ip := c.hosts.AddIP(t)
 	reg := k8s.NewRegistry(c.cs, k8s.WithManagedEndpointSlice(c.ns, "vm-echo"))
 	s := startRegisteredOn(t, c.hosts.ListenPort(t, ip, echoPort), "vm-echo", reg)
@@ -405,12 +412,7 @@ func TestK8sAPIServerOutageIsVisible(t *testing.T) {
 	c := startCluster(t)
 	a := c.startPod(t, "echo-a", false, nil)
 	defer a.srv.Stop()
-	if _, err := c.cs.CoreV1().Services(c.ns).Create(context.Background(), &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "vm-echo"},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: echoPort}}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.createSelectorlessService(t, "vm-echo")
 	ip := c.hosts.AddIP(t)
 	vm := startRegisteredOn(t, c.hosts.ListenPort(t, ip, echoPort), "vm-echo",
 		k8s.NewRegistry(c.cs, k8s.WithManagedEndpointSlice(c.ns, "vm-echo"), k8s.WithTTL(3*time.Second), k8s.WithDrainDelay(0)))
