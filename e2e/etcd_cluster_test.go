@@ -17,7 +17,8 @@ import (
 // TestEtcdClusterFaultsUnderLoad runs the etcd production runs — three
 // members, TLS, authentication, auto-compaction every 2 s — under a client
 // calling two registered servers, and takes it through a follower killed,
-// the leader killed, and a rolling restart of all three members: no call
+// the leader killed, the leader cut off from the other two (partition),
+// and a rolling restart of all three members: no call
 // fails, no registration is granted again (each key keeps its first lease:
 // keepalives and the registry's own-key watches move to another member,
 // past compacted revisions, without a re-grant), and the resolver's sync
@@ -63,6 +64,7 @@ func TestEtcdClusterFaultsUnderLoad(t *testing.T) {
 	step("leader " + leader.Name() + " killed")
 	leader.Start(t)
 	step("leader back")
+	partition(t, cl, step)
 	for _, m := range cl.Members {
 		m.Stop()
 		step(m.Name() + " stopped (rolling restart)")
@@ -84,4 +86,56 @@ func TestEtcdClusterFaultsUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// partition cuts the leader off from the other two members while the load
+// runs, checks that the partition is real — the cut-off member steps down
+// and sees no leader, the other two elect one of theirs, and that lasts
+// through a step of the load — then heals it.
+func partition(t *testing.T, cl *harness.EtcdCluster, step func(string)) {
+	t.Helper()
+	cut := cl.Leader(t)
+	refused := cl.PeerConnectionsRefused()
+	cl.Isolate(cut)
+	var seen *harness.EtcdMember
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		seen = nil
+		for _, m := range cl.Members {
+			if l := cl.LeaderSeenBy(m); m != cut && l != nil && l != cut {
+				seen = l
+			}
+		}
+		if seen != nil && cl.LeaderSeenBy(cut) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s cut off: after 15 s it sees leader %s and the others %s, want none and one of theirs", cut.Name(), memberName(cl.LeaderSeenBy(cut)), memberName(seen))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	step(cut.Name() + " cut off (leader before), " + seen.Name() + " leads the other two")
+	if l := cl.LeaderSeenBy(cut); l != nil {
+		t.Fatalf("%s, cut off, took %s for the leader during the load: the partition leaked", cut.Name(), l.Name())
+	}
+	if cl.PeerConnectionsRefused() == refused {
+		t.Fatalf("the partition of %s cut or refused no peer connection", cut.Name())
+	}
+	cl.Heal()
+	deadline = time.Now().Add(15 * time.Second)
+	for cl.LeaderSeenBy(cut) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s sees no leader 15 s after the partition healed", cut.Name())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	step(cut.Name() + " back in the cluster")
+}
+
+// memberName is m's name, or "none".
+func memberName(m *harness.EtcdMember) string {
+	if m == nil {
+		return "none"
+	}
+	return m.Name()
 }

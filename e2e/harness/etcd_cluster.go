@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -24,11 +25,14 @@ import (
 // over TLS with a CA made for the test, authentication on (a root user,
 // and users made with User), and periodic auto-compaction every
 // EtcdClusterCompaction, so watches that resume after a fault meet
-// compacted revisions.
+// compacted revisions. Each member's peers reach it through a proxy
+// (etcdLinks), so Isolate can cut one member off from the others while it
+// keeps serving its clients.
 type EtcdCluster struct {
 	Members []*EtcdMember
 	certs   *consulCerts
 	token   string // the initial cluster token
+	links   *etcdLinks
 }
 
 // EtcdClusterCompaction is the auto-compaction retention of an EtcdCluster.
@@ -44,6 +48,11 @@ type EtcdMember struct {
 	ip     string
 	log    *logRing
 	logger *zap.Logger
+
+	// The member's peer certificate, naming it (CommonName): what the
+	// peer proxies tell members apart by.
+	peerCertFile, peerKeyFile string
+	peerCert                  tls.Certificate
 
 	mu      sync.Mutex
 	running *embed.Etcd
@@ -62,7 +71,7 @@ func StartEtcdCluster(tb testing.TB) *EtcdCluster {
 	cl := &EtcdCluster{token: fmt.Sprintf("harness-%d-%d", os.Getpid(), n)}
 	for i := range 3 {
 		ip := base + fmt.Sprint(i+1)
-		if err := portsFree(ip, "2379", "2380"); err != nil {
+		if err := portsFree(ip, "2379", "2380", "2390"); err != nil {
 			tb.Fatalf("etcd harness: %v", err)
 		}
 		ips = append(ips, net.ParseIP(ip))
@@ -72,11 +81,41 @@ func StartEtcdCluster(tb testing.TB) *EtcdCluster {
 		tb.Cleanup(m.Stop)
 		cl.Members = append(cl.Members, m)
 	}
-	certs, err := writeTestCerts(tb.TempDir(), "etcd", ips...)
+	certDir := tb.TempDir()
+	certs, err := writeTestCerts(certDir, "etcd", ips...)
 	if err != nil {
 		tb.Fatalf("etcd harness: %v", err)
 	}
 	cl.certs = certs
+	cl.links = &etcdLinks{conns: map[*peerLink]struct{}{}}
+	tb.Cleanup(cl.links.close)
+	serverCert, err := tls.LoadX509KeyPair(certs.certFile, certs.keyFile)
+	if err != nil {
+		tb.Fatalf("etcd harness: %v", err)
+	}
+	for _, m := range cl.Members {
+		if m.peerCertFile, m.peerKeyFile, err = certs.issueFiles(certDir, m.name, m.name, ips...); err != nil {
+			tb.Fatalf("etcd harness: %v", err)
+		}
+		if m.peerCert, err = tls.LoadX509KeyPair(m.peerCertFile, m.peerKeyFile); err != nil {
+			tb.Fatalf("etcd harness: %v", err)
+		}
+	}
+	server := &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs: certs.roots, MinVersion: tls.VersionTLS12}
+	for _, m := range cl.Members {
+		client := func(from string) *tls.Config {
+			cfg := &tls.Config{RootCAs: certs.roots, ServerName: m.ip, MinVersion: tls.VersionTLS12}
+			for _, o := range cl.Members {
+				if o.name == from {
+					cfg.Certificates = []tls.Certificate{o.peerCert}
+				}
+			}
+			return cfg
+		}
+		u, real := m.peerURL(), m.realPeerURL()
+		startPeerProxy(tb, cl.links, m.name, u.Host, real.Host, server, client)
+	}
 	// A new cluster's members wait for each other: start all, then wait.
 	srvs := make([]*embed.Etcd, len(cl.Members))
 	for i, m := range cl.Members {
@@ -101,13 +140,17 @@ func StartEtcdCluster(tb testing.TB) *EtcdCluster {
 func (m *EtcdMember) clientURL() url.URL { return url.URL{Scheme: "https", Host: m.ip + ":2379"} }
 func (m *EtcdMember) peerURL() url.URL   { return url.URL{Scheme: "https", Host: m.ip + ":2380"} }
 
+// realPeerURL is where the member listens for its peers; they dial
+// peerURL, its proxy.
+func (m *EtcdMember) realPeerURL() url.URL { return url.URL{Scheme: "https", Host: m.ip + ":2390"} }
+
 func (m *EtcdMember) config() *embed.Config {
 	cfg := embed.NewConfig()
 	cfg.Name = m.name
 	cfg.Dir = m.dir
 	cfg.ListenClientUrls = []url.URL{m.clientURL()}
 	cfg.AdvertiseClientUrls = []url.URL{m.clientURL()}
-	cfg.ListenPeerUrls = []url.URL{m.peerURL()}
+	cfg.ListenPeerUrls = []url.URL{m.realPeerURL()}
 	cfg.AdvertisePeerUrls = []url.URL{m.peerURL()}
 	var peers []string
 	for _, o := range m.cl.Members {
@@ -120,8 +163,14 @@ func (m *EtcdMember) config() *embed.Config {
 	// Clients authenticate with a password (a trusted CA here would make
 	// etcd ask them for certificates too); peers with certificates.
 	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: m.cl.certs.certFile, KeyFile: m.cl.certs.keyFile}
-	cfg.PeerTLSInfo = transport.TLSInfo{CertFile: m.cl.certs.certFile, KeyFile: m.cl.certs.keyFile,
+	cfg.PeerTLSInfo = transport.TLSInfo{CertFile: m.peerCertFile, KeyFile: m.peerKeyFile,
 		TrustedCAFile: m.cl.certs.caFile, ClientCertAuth: true}
+	// JWT tokens, as etcd recommends for production: a member that
+	// restarts still accepts the tokens the others issued (the default
+	// "simple" tokens live in each member's memory, so every client of a
+	// restarted member authenticates again — seconds of bcrypt on a busy
+	// machine, long enough for a lease to run out).
+	cfg.AuthToken = fmt.Sprintf("jwt,pub-key=%s,priv-key=%s,sign-method=ES256", m.cl.certs.certFile, m.cl.certs.keyFile)
 	cfg.ListenMetricsUrls = nil
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = EtcdClusterCompaction.String()
@@ -232,6 +281,41 @@ func (cl *EtcdCluster) Follower(tb testing.TB) *EtcdMember {
 		}
 	}
 	tb.Fatal("etcd harness: no running follower")
+	return nil
+}
+
+// Isolate cuts m off from the other members, in both directions: its
+// peer connections close and new ones are refused until Heal. m keeps
+// running and its clients keep reaching it; with no quorum behind it, it
+// loses its leadership (if it had it) and cannot commit or serve a
+// linearizable read, while the other two elect a leader and go on.
+func (cl *EtcdCluster) Isolate(m *EtcdMember) { cl.links.isolate(m.name) }
+
+// Heal ends Isolate.
+func (cl *EtcdCluster) Heal() { cl.links.heal() }
+
+// PeerConnectionsRefused is how many peer connections the partition has
+// cut or refused so far.
+func (cl *EtcdCluster) PeerConnectionsRefused() int64 { return cl.links.refused.Load() }
+
+// LeaderSeenBy returns the member m takes for the leader, or nil if it
+// knows none (it is campaigning, cut off) or is stopped.
+func (cl *EtcdCluster) LeaderSeenBy(m *EtcdMember) *EtcdMember {
+	m.mu.Lock()
+	srv := m.running
+	m.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	id := srv.Server.Leader()
+	for _, o := range cl.Members {
+		o.mu.Lock()
+		osrv := o.running
+		o.mu.Unlock()
+		if osrv != nil && osrv.Server.MemberID() == id {
+			return o
+		}
+	}
 	return nil
 }
 
