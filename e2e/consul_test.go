@@ -212,12 +212,25 @@ func TestConsulACL(t *testing.T) {
 		t.Fatalf("Register with a read-only token: %v, want a PermissionError naming service:write", err)
 	}
 
+	// A token Consul does not know is refused (403 "ACL not found"): the
+	// resolver says so, not that the answer was lost on the way.
+	unknown := consul.NewResolver(clientWith("00000000-0000-4000-8000-000000000000"))
+	defer unknown.Close()
+	if res, err := unknown.Resolve(context.Background(), "echo"); !errors.As(err, &pe) || !strings.Contains(err.Error(), `service:read on "echo"`) {
+		t.Fatalf("resolve with an unknown token: %v %v, want a PermissionError naming service:read", addrs(res), err)
+	}
+
 	writer := agent.Token(t, "writer", `service "echo" { policy = "write" }`)
 	reg := consul.NewRegistry(clientWith(writer), consul.WithDrainDelay(0))
 	if err := reg.Register(info); err != nil {
 		t.Fatalf("Register with service:write: %v", err)
 	}
-	defer reg.Deregister(info)
+	registered := true
+	defer func() {
+		if registered {
+			reg.Deregister(info)
+		}
+	}()
 
 	r := consul.NewResolver(clientWith(readOnly))
 	defer r.Close()
@@ -233,6 +246,19 @@ node_prefix "" { policy = "read" }`)
 	r2 := consul.NewResolver(clientWith(reader))
 	defer r2.Close()
 	awaitResolved(t, r2, "echo", "the server with service:read and node:read", hasExactly("127.0.0.1:9"))
+
+	// Without node:read the registry cannot see its instance leave the
+	// passing set (the answer is filtered, not empty): Deregister says so
+	// instead of taking the filtered answer for "already gone".
+	out := &syncBuffer{}
+	useLogger(t, adapters[0].make(out))
+	registered = false
+	if err := reg.Deregister(info); err != nil {
+		t.Fatalf("Deregister with service:write: %v", err)
+	}
+	if !strings.Contains(out.String(), "node:read on this agent's node") {
+		t.Fatalf("Deregister without node:read logged %q, want a warning naming node:read", out.String())
+	}
 }
 
 // TestConsulTLS runs against an agent serving its API over HTTPS only.

@@ -24,7 +24,8 @@ const (
 	consulRelistenTimeout = 5 * time.Second
 )
 
-// ConsulOption configures an agent StartConsul starts.
+// ConsulOption configures an agent StartConsul starts, or the agents of a
+// cluster StartConsulCluster starts.
 type ConsulOption func(*consulOptions)
 
 type consulOptions struct {
@@ -34,7 +35,12 @@ type consulOptions struct {
 // WithConsulACL enables ACLs with default_policy "deny": a request without
 // a token is anonymous and may do nothing. The agent is bootstrapped with a
 // management token (ManagementToken), which it also uses as its own agent
-// token; Token makes least-privilege ones.
+// token; Token makes least-privilege ones. In a ConsulCluster the servers
+// bootstrap with one management token (each agent's ManagementToken) and
+// use it as their agent token, and each client agent's configuration gives
+// it a token of its own for its node (a node identity: node:write on it,
+// service:read), which the harness creates through the API before the
+// client agents start.
 func WithConsulACL() ConsulOption { return func(o *consulOptions) { o.acl = true } }
 
 // WithConsulTLS serves the HTTP API over HTTPS only (the plain HTTP port is
@@ -52,6 +58,7 @@ type Consul struct {
 	serfWAN        string
 	server         string
 	token          string // management token, "" without ACL
+	agentToken     string // the token the agent's configuration gives it for its own node
 	certs          *consulCerts
 	log            *lineWriter
 	transports     transportSet
@@ -91,6 +98,7 @@ func StartConsul(tb testing.TB, opts ...ConsulOption) *Consul {
 	}
 	if o.acl {
 		c.token = newUUID()
+		c.agentToken = c.token
 	}
 	if o.tls {
 		if c.certs, err = writeConsulCerts(c.dir); err != nil {
@@ -158,7 +166,17 @@ func (c *Consul) Config() *api.Config {
 // Client returns a new client of the agent made from Config.
 func (c *Consul) Client(tb testing.TB) *api.Client {
 	tb.Helper()
-	cli, err := api.NewClient(c.Config())
+	return c.ClientForToken(tb, c.token)
+}
+
+// ClientForToken returns a new client of the agent made from Config with
+// another ACL token, such as one Token made, whose rights its policy
+// decides ("" is anonymous, unless $CONSUL_HTTP_TOKEN is set).
+func (c *Consul) ClientForToken(tb testing.TB, token string) *api.Client {
+	tb.Helper()
+	cfg := c.Config()
+	cfg.Token = token
+	cli, err := api.NewClient(cfg)
 	if err != nil {
 		tb.Fatalf("consul harness: new client: %v", err)
 	}
@@ -167,10 +185,11 @@ func (c *Consul) Client(tb testing.TB) *api.Client {
 
 // Token creates, under ACL, a policy with the given HCL rules and a token
 // with that policy, and returns the token's SecretID. name describes both.
+// Any agent of a ConsulCluster makes tokens valid in the whole cluster.
 func (c *Consul) Token(tb testing.TB, name, rules string) string {
 	tb.Helper()
 	if c.token == "" {
-		tb.Fatalf("consul harness: Token(%q) needs an agent started WithConsulACL", name)
+		tb.Fatalf("consul harness: Token(%q) needs an agent or cluster started WithConsulACL", name)
 	}
 	acl := c.Client(tb).ACL()
 	policy, _, err := acl.PolicyCreate(&api.ACLPolicy{

@@ -30,8 +30,20 @@ var consulClusters atomic.Int64
 // StartConsulCluster starts the five agents and waits until the servers
 // have elected a leader and every agent is in the catalog. Everything
 // stops when tb's test ends; the agents' logs are shown if it failed.
-func StartConsulCluster(tb testing.TB) *ConsulCluster {
+// WithConsulACL is the one option it takes.
+func StartConsulCluster(tb testing.TB, opts ...ConsulOption) *ConsulCluster {
 	tb.Helper()
+	var o consulOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.tls {
+		tb.Fatal("consul harness: WithConsulTLS is for StartConsul (its certificate is for 127.0.0.1)")
+	}
+	management := ""
+	if o.acl {
+		management = newUUID()
+	}
 	bin, err := ConsulBinary()
 	if err != nil {
 		tb.Fatalf("consul harness: %v", err)
@@ -52,6 +64,10 @@ func StartConsulCluster(tb testing.TB) *ConsulCluster {
 			api: ip + ":8500", serfLAN: ip + ":8301", serfWAN: ip + ":8302", server: ip + ":8300",
 			log:     &lineWriter{ring: &logRing{}},
 			cluster: &clusterRole{ip: ip, server: i < 3, nodeID: newUUID()},
+			token:   management, agentToken: management,
+		}
+		if o.acl && !c.cluster.server {
+			c.agentToken = newUUID() // created below, before the client agents start
 		}
 		if c.cluster.server {
 			serverIPs = append(serverIPs, ip)
@@ -70,24 +86,70 @@ func StartConsulCluster(tb testing.TB) *ConsulCluster {
 		c.cluster.join = serverIPs
 	}
 	// The servers wait for each other (bootstrap-expect 3): start all, then
-	// wait for each; then the clients.
-	for _, group := range [][]*Consul{cl.Servers, cl.Clients} {
-		procs := make([]*Process, len(group))
-		for i, c := range group {
-			if procs[i], err = c.spawn(); err != nil {
-				tb.Fatalf("consul harness: %v", err)
-			}
-		}
-		for i, c := range group {
-			if err := c.awaitReady(procs[i]); err != nil {
-				tb.Fatalf("consul harness: %s: %v (its log follows)", c.node, err)
-			}
-			c.mu.Lock()
-			c.proc = procs[i]
-			c.mu.Unlock()
+	// wait for each; then the clients, once their agent tokens exist.
+	startGroup(tb, cl.Servers)
+	if o.acl {
+		if err := cl.createAgentTokens(tb); err != nil {
+			tb.Fatalf("consul harness: %v", err)
 		}
 	}
+	startGroup(tb, cl.Clients)
 	return cl
+}
+
+// startGroup starts agents that wait for each other, then waits until
+// each is ready. Each is kept as running from its spawn, so that the
+// cleanup stops it also when another one fails.
+func startGroup(tb testing.TB, group []*Consul) {
+	tb.Helper()
+	for _, c := range group {
+		p, err := c.spawn()
+		if err != nil {
+			tb.Fatalf("consul harness: %v", err)
+		}
+		c.mu.Lock()
+		c.proc = p
+		c.mu.Unlock()
+	}
+	for _, c := range group {
+		c.mu.Lock()
+		p := c.proc
+		c.mu.Unlock()
+		if err := c.awaitReady(p); err != nil {
+			tb.Fatalf("consul harness: %s: %v (its log follows)", c.node, err)
+		}
+	}
+}
+
+// createAgentTokens creates, through a server, each client agent's token
+// with the SecretID its configuration names: a node identity, what Consul
+// documents for agent tokens (node:write on its node, service:read), so
+// the agent can sync its node and run anti-entropy under "deny".
+func (cl *ConsulCluster) createAgentTokens(tb testing.TB) error {
+	tb.Helper()
+	acl := cl.Servers[0].Client(tb).ACL()
+	for _, c := range cl.Clients {
+		token := &api.ACLToken{
+			SecretID:       c.agentToken,
+			Description:    "agent token of " + c.node,
+			NodeIdentities: []*api.ACLNodeIdentity{{NodeName: c.node, Datacenter: "dc1"}},
+		}
+		// Retried for the leader's first moments, as awaitReady retries;
+		// a request refused (4xx) stays refused.
+		deadline := time.Now().Add(consulReadyTimeout)
+		for {
+			_, _, err := acl.TokenCreate(token, nil)
+			if err == nil {
+				break
+			}
+			var se api.StatusError
+			if errors.As(err, &se) && se.Code < 500 || time.Now().After(deadline) {
+				return fmt.Errorf("create the agent token of %s: %w", c.node, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // clusterRole is what an agent of a ConsulCluster is: its address, server
@@ -124,8 +186,8 @@ func (c *Consul) dataDir() string { return filepath.Join(c.dir, "data") }
 
 // clusterConfig is the cluster agents' extra configuration: fast raft
 // timing (performance.raft_multiplier 1, as Consul recommends for
-// production), a client agent that keeps its node on SIGTERM (what a
-// restart does), and a short reconnect window.
+// production) and a client agent that keeps its node on SIGTERM (what a
+// restart does).
 const clusterConfig = `performance {
   raft_multiplier = 1
 }
@@ -146,7 +208,9 @@ func (c *Consul) Kill() {
 // RestartWiped restarts a cluster agent with an empty data dir: it comes
 // back as the same node (same name and node ID) that has forgotten every
 // service registered through it, as a client agent whose data dir is an
-// emptyDir does.
+// emptyDir does. Under ACL it also loses the tokens it persisted (those
+// set through the API); its configuration, which is not in the data dir,
+// gives it its agent token again, as an operator's does.
 func (c *Consul) RestartWiped(tb testing.TB) {
 	tb.Helper()
 	if c.cluster == nil {

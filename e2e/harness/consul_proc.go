@@ -43,15 +43,7 @@ func (c *Consul) writeConfig() error {
 		hcl += clusterConfig
 	}
 	if c.token != "" {
-		hcl += fmt.Sprintf(`acl {
-  enabled        = true
-  default_policy = "deny"
-  tokens {
-    initial_management = %q
-    agent              = %q
-  }
-}
-`, c.token, c.token)
+		hcl += c.aclConfig()
 	}
 	if c.certs != nil {
 		hcl += fmt.Sprintf(`tls {
@@ -64,6 +56,26 @@ func (c *Consul) writeConfig() error {
 `, c.certs.caFile, c.certs.certFile, c.certs.keyFile)
 	}
 	return os.WriteFile(filepath.Join(c.dir, "harness.hcl"), []byte(hcl), 0o600)
+}
+
+// aclConfig is the agent's acl block: deny by default, the agent's own
+// token for its node, and on a server the management token it bootstraps
+// ACLs with. A cluster agent persists tokens set through the API in its
+// data dir (which a wiped restart loses; the configured ones stay).
+func (c *Consul) aclConfig() string {
+	persist := c.cluster != nil
+	tokens := fmt.Sprintf("    agent = %q\n", c.agentToken)
+	if c.cluster == nil || c.cluster.server {
+		tokens = fmt.Sprintf("    initial_management = %q\n", c.token) + tokens
+	}
+	return fmt.Sprintf(`acl {
+  enabled                  = true
+  default_policy           = "deny"
+  enable_token_persistence = %t
+  tokens {
+%s  }
+}
+`, persist, tokens)
 }
 
 // start starts the agent and waits until it is ready. For up to relisten it
@@ -147,10 +159,11 @@ func (c *Consul) awaitReady(p *Process) error {
 var consulStarted atomic.Int64
 
 // consulNodeName returns a node name unique on the machine (Consul wants
-// DNS labels: letters, digits and '-', at most 63 characters).
+// DNS labels: letters, digits and '-', at most 63 characters; lower case,
+// as an ACL node identity requires).
 func consulNodeName(tb testing.TB) string {
 	prefix := fmt.Sprintf("harness-%d-%d-", os.Getpid(), consulStarted.Add(1))
-	return strings.TrimRight(prefix+consulSafeName(tb.Name(), 63-len(prefix)), "-")
+	return strings.TrimRight(prefix+strings.ToLower(consulSafeName(tb.Name(), 63-len(prefix))), "-")
 }
 
 // consulSafeName maps s to letters, digits and '-', at most max bytes.

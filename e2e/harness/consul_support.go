@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -30,7 +31,9 @@ type consulProbe struct {
 
 // ready returns nil once the agent has a leader, answers /v1/agent/self
 // (with the management token under ACL) and lists its own node in the
-// catalog (the leader has reconciled it), or the first condition not met.
+// catalog (the leader has reconciled it; a cluster's client agent under
+// ACL has also synced it with its agent token), or the first condition
+// not met.
 func (p *consulProbe) ready(ctx context.Context) error {
 	leader, err := p.get(ctx, "/v1/status/leader")
 	if err != nil {
@@ -48,6 +51,27 @@ func (p *consulProbe) ready(ctx context.Context) error {
 	}
 	if string(bytes.TrimSpace(node)) == "null" {
 		return fmt.Errorf("node %s not in the catalog yet", p.c.node)
+	}
+	if p.c.cluster != nil && !p.c.cluster.server && p.c.token != "" {
+		return nodeSynced(p.c.node, node)
+	}
+	return nil
+}
+
+// nodeSynced reports whether a client agent has synced its own node: the
+// leader puts a joining node in the catalog without tagged addresses, the
+// agent's anti-entropy adds them, which under "deny" takes the node:write
+// of its agent token (refused, the agent logs "Node info update blocked
+// by ACLs" and goes on without).
+func nodeSynced(name string, body []byte) error {
+	var n struct {
+		Node struct{ TaggedAddresses map[string]string }
+	}
+	if err := json.Unmarshal(body, &n); err != nil {
+		return fmt.Errorf("decode /v1/catalog/node/%s: %w", name, err)
+	}
+	if len(n.Node.TaggedAddresses) == 0 {
+		return fmt.Errorf("node %s has not synced its node info (its agent token?)", name)
 	}
 	return nil
 }
@@ -164,6 +188,7 @@ func (w *lineWriter) inUse() bool { return w.sawInUse.Load() }
 type consulCerts struct {
 	caFile, certFile, keyFile string
 	roots                     *x509.CertPool
+	ca                        *testCA // signs more certificates (issueFiles)
 }
 
 // clientTLS returns a client TLS configuration trusting the test CA, or nil
@@ -184,12 +209,52 @@ func writeConsulCerts(dir string) (*consulCerts, error) {
 // writeTestCerts generates a CA and a certificate it signed for cn,
 // localhost and ips (server and client use), and writes them to dir.
 func writeTestCerts(dir, cn string, ips ...net.IP) (*consulCerts, error) {
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := newTestCA()
 	if err != nil {
 		return nil, err
 	}
-	caTmpl := &x509.Certificate{
+	c := &consulCerts{caFile: filepath.Join(dir, "ca.pem"), roots: x509.NewCertPool(), ca: ca}
+	c.roots.AddCert(ca.cert)
+	if err := os.WriteFile(c.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
+		return nil, err
+	}
+	if c.certFile, c.keyFile, err = c.issueFiles(dir, "server", cn, ips...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// issueFiles writes a certificate the test CA signed for cn, localhost and
+// ips (server and client use) to dir as name.pem and name-key.pem.
+func (c *consulCerts) issueFiles(dir, name, cn string, ips ...net.IP) (certFile, keyFile string, err error) {
+	der, keyDER, err := c.ca.issue(cn, ips)
+	if err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, nil
+}
+
+// testCA is a certificate authority made for one harness instance (ECDSA
+// P-256, valid for a day).
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newTestCA() (*testCA, error) {
+	now := time.Now()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "kitexsuite harness test CA"},
 		NotBefore:             now.Add(-time.Hour),
@@ -198,17 +263,24 @@ func writeTestCerts(dir, cn string, ips ...net.IP) (*consulCerts, error) {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return nil, fmt.Errorf("create CA certificate: %w", err)
 	}
-	ca, err := x509.ParseCertificate(caDER)
+	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}
+	return &testCA{cert: cert, key: key}, nil
+}
+
+// issue returns the DER certificate and PKCS #8 key of a certificate ca
+// signed for cn, localhost and ips.
+func (ca *testCA) issue(cn string, ips []net.IP) (der, keyDER []byte, err error) {
+	now := time.Now()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
@@ -220,31 +292,13 @@ func writeTestCerts(dir, cn string, ips ...net.IP) (*consulCerts, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("create server certificate: %w", err)
+	if der, err = x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key); err != nil {
+		return nil, nil, fmt.Errorf("create certificate for %s: %w", cn, err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
+	if keyDER, err = x509.MarshalPKCS8PrivateKey(key); err != nil {
+		return nil, nil, err
 	}
-	c := &consulCerts{
-		caFile:   filepath.Join(dir, "ca.pem"),
-		certFile: filepath.Join(dir, "server.pem"),
-		keyFile:  filepath.Join(dir, "server-key.pem"),
-		roots:    x509.NewCertPool(),
-	}
-	c.roots.AddCert(ca)
-	for _, f := range []struct {
-		path, typ string
-		der       []byte
-	}{{c.caFile, "CERTIFICATE", caDER}, {c.certFile, "CERTIFICATE", der}, {c.keyFile, "PRIVATE KEY", keyDER}} {
-		data := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
-		if err := os.WriteFile(f.path, data, 0o600); err != nil {
-			return nil, err
-		}
-	}
-	return c, nil
+	return der, keyDER, nil
 }
 
 // serial returns a random certificate serial number.

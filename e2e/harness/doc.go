@@ -32,6 +32,18 @@
 //		                  // every service forgotten (dev mode), ro included
 //	}
 //
+// The topologies production runs are there too. StartEtcdCluster: three
+// embedded members, each on a loopback address of its own, TLS for
+// clients and peers, authentication and auto-compaction on; members stop
+// and start from their data dirs, and Isolate cuts one off from the
+// others (its peers reach it through proxies that tell members apart by
+// the CommonName of their peer certificates) while it keeps serving its
+// clients. StartConsulCluster: three Consul servers and two client agents
+// with data dirs (WithConsulACL: default deny, an agent token per client
+// agent, ClientForToken for least-privilege clients); a client agent
+// restarts with its data dir kept or wiped, the leader server can be
+// killed.
+//
 // It runs a real Kubernetes control plane (v1.37.2): kube-apiserver (RBAC
 // on, a static admin token, certificates made for the test) and
 // kube-controller-manager (EndpointSlice, ServiceAccount, namespace and

@@ -39,9 +39,12 @@
 //
 // Both constructors take your *api.Client: address, ACL token
 // (api.Config.Token) and TLS (api.Config.TLSConfig) are configured the
-// Consul way. The registry's token needs service:write on its services;
-// the resolver's needs service:read on its targets and node:read on their
-// nodes. A request Consul's ACLs refuse becomes a [*PermissionError] naming
+// Consul way. The registry's token needs service:write on its services
+// and node:read on its agent's node (Deregister reads the catalog to see
+// the instance leave the passing set before the drain delay starts; a
+// token without it drains on the delay alone and says so, once per
+// Deregister); the resolver's needs service:read on its targets and
+// node:read on their nodes. A request Consul's ACLs refuse becomes a [*PermissionError] naming
 // the permission: Register returns it (the server does not start
 // unregistered), the resolver reports it and keeps its last known set. A
 // health answer Consul filtered by ACLs is treated the same way, rather than

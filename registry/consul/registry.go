@@ -138,6 +138,12 @@ func (r *Registry) awaitNotPassing(svc *api.AgentServiceRegistration) error {
 		if err != nil {
 			return err
 		}
+		if meta.ResultsFilteredByACLs {
+			// The token may not see the nodes, so the answer omits the
+			// instance whether or not it still passes: no confirmation.
+			return &PermissionError{Op: "confirm the drain of " + svc.Name, Permission: "node:read on this agent's node",
+				Err: fmt.Errorf("consul filtered the result by ACLs")}
+		}
 		listed := false
 		for _, e := range entries {
 			if e.Service != nil && e.Service.ID == svc.ID {

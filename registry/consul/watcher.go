@@ -128,12 +128,15 @@ func (s *source) Watch(ctx context.Context, target string, sink discoverycore.Si
 		// All instances, not only passing ones: why an instance is not
 		// passing (its own check, or its node's) decides whether it leaves.
 		entries, meta, err := s.cli.Health().ServiceMultipleTags(target, s.cfg.tags, false, q.WithContext(qctx))
+		// Read before cancel: after it, qctx.Err() is never nil, and every
+		// error (an ACL refusal too) would read as a lost answer.
+		unanswered := errors.Is(qctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if errors.Is(err, context.DeadlineExceeded) || qctx.Err() != nil {
+			if unanswered {
 				return fmt.Errorf("kitexsuite/consul: blocking query for %q unanswered after %v (wait %v; a half-open connection?): %w", target, limit, wait, err)
 			}
 			return permission(err, "resolve "+target, fmt.Sprintf("service:read on %q", target))
