@@ -102,7 +102,7 @@ func startK8sPropagation(b *testing.B) *k8sPropagation {
 	f := &k8sPropagation{cs: cs, ns: ns, pod: "echo-measured", spy: newBalancerSpy()}
 	f.ip = startK8sBenchPod(b, cs, hosts, ns, f.pod)
 	f.addr = fmt.Sprintf("%s:%d", f.ip, echoPort)
-	if err := patchPodReady(b.Context(), cs, ns, "echo-anchor", anchor, true); err != nil {
+	if err := patchPodReady(b.Context(), cs, ns, "echo-anchor", true, anchor); err != nil {
 		b.Fatal(err)
 	}
 	awaitResolved(b, r, target, "the anchor pod", hasExactly(fmt.Sprintf("%s:%d", anchor, echoPort)))
@@ -161,23 +161,28 @@ func (f *k8sPropagation) run(b *testing.B, toReady bool) {
 }
 
 func (f *k8sPropagation) set(b *testing.B, ready bool) {
-	if err := patchPodReady(b.Context(), f.cs, f.ns, f.pod, f.ip, ready); err != nil {
+	if err := patchPodReady(b.Context(), f.cs, f.ns, f.pod, ready, f.ip); err != nil {
 		b.Fatal(err)
 	}
 	f.ready = ready
 }
 
 // patchPodReady sends the status patch of the tests' kubelet emulator
-// (kubelet.reconcile): phase Running, the pod IP, and Ready and
+// (kubelet.reconcile): phase Running, the pod IPs (the first is podIP;
+// a dual-stack pod has one of each family), and Ready and
 // ContainersReady as ready says — one request.
-func patchPodReady(ctx context.Context, cs kubernetes.Interface, ns, name, ip string, ready bool) error {
+func patchPodReady(ctx context.Context, cs kubernetes.Interface, ns, name string, ready bool, ips ...string) error {
 	status := corev1.ConditionFalse
 	if ready {
 		status = corev1.ConditionTrue
 	}
 	now := metav1.Now()
+	podIPs := make([]corev1.PodIP, len(ips))
+	for i, ip := range ips {
+		podIPs[i].IP = ip
+	}
 	patch, err := json.Marshal(map[string]any{"status": map[string]any{
-		"phase": corev1.PodRunning, "podIP": ip, "podIPs": []corev1.PodIP{{IP: ip}},
+		"phase": corev1.PodRunning, "podIP": ips[0], "podIPs": podIPs,
 		"conditions": []corev1.PodCondition{
 			{Type: corev1.PodReady, Status: status, LastTransitionTime: now},
 			{Type: corev1.ContainersReady, Status: status, LastTransitionTime: now},

@@ -24,13 +24,13 @@ type kubelet struct {
 	done chan struct{}
 
 	mu      sync.Mutex
-	running map[string]string // pod name -> pod IP, while its server runs
+	running map[string][]string // pod name -> pod IPs, while its server runs
 	pods    cache.Store
 }
 
 func startKubelet(t *testing.T, cs kubernetes.Interface, ns string) *kubelet {
 	t.Helper()
-	k := &kubelet{t: t, cs: cs, ns: ns, stop: make(chan struct{}), done: make(chan struct{}), running: map[string]string{}}
+	k := &kubelet{t: t, cs: cs, ns: ns, stop: make(chan struct{}), done: make(chan struct{}), running: map[string][]string{}}
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
 	inf := factory.Core().V1().Pods().Informer()
 	k.pods = inf.GetStore()
@@ -54,13 +54,14 @@ func startKubelet(t *testing.T, cs kubernetes.Interface, ns string) *kubelet {
 	return k
 }
 
-// run says the pod's server runs at ip (or, with ip "", that it stopped).
-func (k *kubelet) run(pod, ip string) {
+// run says the pod's server runs at ips (one, or an IPv4 and an IPv6
+// address for a dual-stack pod), or with none that it stopped.
+func (k *kubelet) run(pod string, ips ...string) {
 	k.mu.Lock()
-	if ip == "" {
+	if len(ips) == 0 {
 		delete(k.running, pod)
 	} else {
-		k.running[pod] = ip
+		k.running[pod] = ips
 	}
 	k.mu.Unlock()
 	if obj, ok, _ := k.pods.GetByKey(k.ns + "/" + pod); ok {
@@ -70,10 +71,13 @@ func (k *kubelet) run(pod, ip string) {
 
 func (k *kubelet) reconcile(pod *corev1.Pod) {
 	k.mu.Lock()
-	ip, running := k.running[pod.Name]
+	ips, running := k.running[pod.Name]
 	k.mu.Unlock()
 	if !running {
-		ip = pod.Status.PodIP
+		ips = nil
+		for _, ip := range pod.Status.PodIPs {
+			ips = append(ips, ip.IP)
+		}
 	}
 	want := running && pod.DeletionTimestamp == nil
 	for _, g := range pod.Spec.ReadinessGates {
@@ -81,12 +85,12 @@ func (k *kubelet) reconcile(pod *corev1.Pod) {
 			want = false
 		}
 	}
-	if ip == "" || (pod.Status.PodIP == ip && (condition(pod, corev1.PodReady) == corev1.ConditionTrue) == want) {
+	if len(ips) == 0 || (pod.Status.PodIP == ips[0] && (condition(pod, corev1.PodReady) == corev1.ConditionTrue) == want) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := patchPodReady(ctx, k.cs, k.ns, pod.Name, ip, want); err != nil {
+	if err := patchPodReady(ctx, k.cs, k.ns, pod.Name, want, ips...); err != nil {
 		select {
 		case <-k.stop:
 		default:

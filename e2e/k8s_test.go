@@ -88,11 +88,8 @@ func (c *cluster) startPod(t *testing.T, name string, gated bool, reg func(pod s
 // deletePod stops the pod's server (if still running) and deletes the pod at once.
 func (c *cluster) deletePod(t *testing.T, p *pod) {
 	t.Helper()
-	c.kubelet.run(p.name, "")
-	zero := int64(0)
-	if err := c.cs.CoreV1().Pods(c.ns).Delete(context.Background(), p.name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
-		t.Fatal(err)
-	}
+	c.kubelet.run(p.name)
+	c.deletePodNamed(t, p.name)
 }
 
 // createSelectorlessService creates a Service without a selector, whose
@@ -215,7 +212,7 @@ func TestK8sTerminatingAndNotReadyGetNoCalls(t *testing.T) {
 	defer r.Close()
 	awaitResolved(t, r, c.target(), "three pods", hasExactly(podAddrs(a, b, d)...))
 
-	c.kubelet.run(a.name, "")                  // readiness fails; its server keeps running
+	c.kubelet.run(a.name)                      // readiness fails; its server keeps running
 	c.kube.MarkPodTerminating(t, c.ns, b.name) // graceful deletion in progress
 	awaitResolved(t, r, c.target(), "only the ready pod", hasExactly(podAddrs(d)...))
 	cl := resolvedClient(t, c.target(), r) // a new client: its balancer starts from this set

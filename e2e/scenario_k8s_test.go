@@ -123,7 +123,7 @@ func (e *k8sScenarioEnv) exited(t *testing.T, p *chainProc) {
 	if !e.registers(p) {
 		return
 	}
-	e.kubelet.run(p.name, "")
+	e.kubelet.run(p.name)
 	zero := int64(0)
 	if err := e.cs.CoreV1().Pods(e.ns).Delete(context.Background(), p.name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Errorf("delete pod %s: %v", p.name, err)

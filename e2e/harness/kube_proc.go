@@ -39,7 +39,10 @@ func (k *Kube) apiServerArgs() []string {
 		"--service-account-key-file=" + f.saPub,
 		"--service-account-signing-key-file=" + f.saKey,
 		"--authorization-mode=RBAC",
-		"--service-cluster-ip-range=10.96.0.0/16",
+		// Dual-stack, IPv4 first: a Service asking for both families gets
+		// a ClusterIP of each, and the EndpointSlice controller a slice per
+		// family, as on a dual-stack cluster.
+		"--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112",
 		// Publish no endpoint for the "kubernetes" Service: the API server
 		// would publish an address of its own, loopback (which
 		// EndpointSlices reject) or another interface's, where it does not

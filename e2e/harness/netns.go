@@ -25,6 +25,12 @@ const (
 	TestHostsGateway = "198.18.0.1"
 	// testHostsPrefix is the prefix length of the test hosts' subnet.
 	testHostsPrefix = 16
+	// TestHostsGateway6 is the root end's IPv6 address, in a unique local
+	// /64 of the test hosts' own (fd5b:1f0a:5e17::/64, a random ULA
+	// prefix), for dual-stack "pods".
+	TestHostsGateway6 = "fd5b:1f0a:5e17::1"
+	// testHostsPrefix6 is the prefix length of the IPv6 subnet.
+	testHostsPrefix6 = 64
 	// testHostsLock is the file whose flock a process holds while it has
 	// test hosts: their subnet is the same on every run, so only one
 	// process on the machine may have it at a time.
@@ -38,8 +44,9 @@ const (
 
 // TestHosts are addresses outside loopback that tests may give to "pods"
 // and serve on: a network namespace of the test's own, joined to the root
-// namespace by a veth pair. The root end is 198.18.0.1/16; AddIP adds
-// addresses to the other end. Traffic to them stays on the machine.
+// namespace by a veth pair. The root end is 198.18.0.1/16 and
+// fd5b:1f0a:5e17::1/64; AddIP and AddIPv6 add addresses to the other end.
+// Traffic to them stays on the machine.
 //
 // It needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and iproute2's ip. All
 // TestHosts of a process share one namespace (AddIP never hands out an
@@ -56,8 +63,9 @@ type testNet struct {
 	lock *os.File // holds the machine-wide flock
 	mac  string   // hardware address of the namespace's end of the pair
 
-	mu   sync.Mutex
-	next netip.Addr // the next address AddIP considers
+	mu    sync.Mutex
+	next  netip.Addr // the next address AddIP considers
+	next6 netip.Addr // the next address AddIPv6 considers
 }
 
 var (
@@ -120,17 +128,43 @@ func (h *TestHosts) AddIP(tb testing.TB) string {
 	}
 	n.next = ip.Next()
 	n.mu.Unlock()
-	cidr := ip.String() + "/" + strconv.Itoa(testHostsPrefix)
-	if err := ipCmd("-n", n.ns, "addr", "add", cidr, "dev", "eth0"); err != nil {
+	n.addAddr(tb, ip, testHostsPrefix)
+	return ip.String()
+}
+
+// AddIPv6 adds the next free address of the IPv6 subnet (from
+// fd5b:1f0a:5e17::2 on) to the namespace's interface and returns it, for
+// the IPv6 half of a dual-stack pod. tb's cleanup removes it.
+func (h *TestHosts) AddIPv6(tb testing.TB) string {
+	tb.Helper()
+	n := h.net
+	n.mu.Lock()
+	ip := n.next6
+	n.next6 = ip.Next()
+	n.mu.Unlock()
+	n.addAddr(tb, ip, testHostsPrefix6)
+	return ip.String()
+}
+
+// addAddr adds ip/prefix to the namespace's interface, with a static
+// neighbour entry on the root end, until tb's test ends.
+func (n *testNet) addAddr(tb testing.TB, ip netip.Addr, prefix int) {
+	tb.Helper()
+	cidr := ip.String() + "/" + strconv.Itoa(prefix)
+	add := []string{"-n", n.ns, "addr", "add", cidr, "dev", "eth0"}
+	if ip.Is6() {
+		add = append(add, "nodad") // usable at once, not after duplicate address detection
+	}
+	if err := ipCmd(add...); err != nil {
 		tb.Fatalf("test hosts: %v", err)
 	}
 	// A static neighbour entry: the first dial to a fresh address must not
-	// wait on ARP (whose retries are a second apart on a loaded machine).
+	// wait on ARP or neighbour discovery (whose retries are a second apart
+	// on a loaded machine).
 	if err := ipCmd("neigh", "replace", ip.String(), "lladdr", n.mac, "dev", n.host, "nud", "permanent"); err != nil {
 		tb.Fatalf("test hosts: %v", err)
 	}
 	tb.Cleanup(func() { _ = ipCmd("-n", n.ns, "addr", "del", cidr, "dev", "eth0") })
-	return ip.String()
 }
 
 // Listen returns a TCP listener on ip:0 made inside the namespace, closed
@@ -222,16 +256,19 @@ func newTestNet(tb testing.TB) (*testNet, error) {
 	// At most 4+5+1+3 bytes: a link name has 15 at most.
 	id := strconv.FormatInt(int64(os.Getpid()), 36) + "-" + strconv.FormatInt(int64(testNetRuns%46656), 36)
 	n := &testNet{
-		ns:   "kxs-" + id,
-		host: "kxh-" + id,
-		lock: lock,
-		next: netip.AddrFrom4([4]byte{198, 18, 0, 2}),
+		ns:    "kxs-" + id,
+		host:  "kxh-" + id,
+		lock:  lock,
+		next:  netip.AddrFrom4([4]byte{198, 18, 0, 2}),
+		next6: netip.MustParseAddr(TestHostsGateway6).Next(),
 	}
 	gw := TestHostsGateway + "/" + strconv.Itoa(testHostsPrefix)
+	gw6 := TestHostsGateway6 + "/" + strconv.Itoa(testHostsPrefix6)
 	for _, args := range [][]string{
 		{"netns", "add", n.ns},
 		{"link", "add", n.host, "type", "veth", "peer", "name", "eth0", "netns", n.ns},
 		{"addr", "add", gw, "dev", n.host},
+		{"addr", "add", gw6, "dev", n.host, "nodad"},
 		{"link", "set", n.host, "up"},
 		{"-n", n.ns, "link", "set", "eth0", "up"},
 		{"-n", n.ns, "link", "set", "lo", "up"},

@@ -9,10 +9,18 @@
 // are "name.namespace:port" (also name.namespace.svc[.cluster.local]:port;
 // the namespace defaults to "default"; the port is the endpoint's port
 // number or the Service port's name, and may be omitted when the slices
-// carry one port). Each namespace is followed by one shared EndpointSlice
-// informer (discovery.k8s.io/v1), and a service's instances are merged
-// from **all** its slices — a Service with more than 100 pods has several.
-// Endpoints that are ready and not terminating receive calls;
+// carry one port). Each target Service is followed by an EndpointSlice
+// informer (discovery.k8s.io/v1) that lists and watches only its slices
+// ([WithNamespaceInformer] shares one per namespace), and a service's
+// instances are merged from **all** its slices — a Service with more than
+// 100 pods has several; a dual-stack Service lists each pod once, at its
+// IPv4 address unless [WithAddressFamily] says otherwise. A target's port
+// is the endpoint's (the Service's targetPort) or the port's name: the
+// Service port of a Service whose targetPort differs, or no port on a
+// multi-port Service, is a [*TargetError] naming the ports there are.
+// Endpoints that are ready, serving and not terminating receive calls
+// (serving keeps the pod's readiness on a Service with
+// publishNotReadyAddresses, whose endpoints are always reported ready);
 // [WithServingTerminating] falls back to serving terminating endpoints
 // when none is ready. Zone, node name and pod name become the instance tags
 // "zone", "node" and "pod"; the [WeightAnnotation] on a slice sets its

@@ -73,6 +73,7 @@ type config struct {
 	defaultNamespace      string
 	servingTerminating    bool
 	family                discoveryv1.AddressType // "": both, one instance per pod
+	namespaceInformer     bool                    // one informer per namespace, not per Service
 	errs                  []error                 // invalid options, reported by Register
 	core                  []discoverycore.Option
 }
@@ -146,6 +147,17 @@ func WithPortName(name string) Option {
 // address).
 func WithAddressFamily(f discoveryv1.AddressType) Option {
 	return optionFunc(func(c *config) { c.family = f })
+}
+
+// WithNamespaceInformer makes the resolver follow each namespace with one
+// informer of all its EndpointSlices, shared by every target there,
+// instead of one informer per target Service (the default, whose list and
+// watch select the Service's slices by label). The shared informer holds
+// every slice of the namespace — the README's informer-scope benchmark
+// measures the cost — and pays off only for a client that resolves most
+// Services of a large namespace: one watch instead of one per target.
+func WithNamespaceInformer() Option {
+	return optionFunc(func(c *config) { c.namespaceInformer = true })
 }
 
 // MinTTL is the shortest lease WithTTL accepts: the registry renews a

@@ -239,9 +239,10 @@ func (r *Registry) awaitNotReady(ctx context.Context) error {
 
 func (r *Registry) listsPodReady(es *discoveryv1.EndpointSlice) bool {
 	for _, ep := range es.Endpoints {
-		if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" && ep.TargetRef.Name == r.cfg.podName &&
-			(ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
-			return true
+		if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" && ep.TargetRef.Name == r.cfg.podName {
+			if ready, _ := callable(ep.Conditions); ready { // what resolvers call
+				return true
+			}
 		}
 	}
 	return false

@@ -28,10 +28,11 @@ import (
 const serviceIndex = "kitexsuite/service-name"
 
 // NewResolver returns a Kitex resolver (for client.WithResolver) for
-// targets "name.namespace:port". Each namespace is followed by one shared
-// EndpointSlice informer (discovery.k8s.io/v1, slices labelled
-// kubernetes.io/service-name) and Resolve reads the shared in-memory
-// snapshot merged from all of a service's slices. cs comes from
+// targets "name.namespace:port". Each target Service is followed by an
+// EndpointSlice informer (discovery.k8s.io/v1) whose list and watch select
+// only that Service's slices (label kubernetes.io/service-name=name; one
+// per namespace with [WithNamespaceInformer]), and Resolve reads the
+// in-memory snapshot merged from all of the service's slices. cs comes from
 // rest.InClusterConfig in a pod or from a kubeconfig elsewhere; it needs
 // get, list and watch on endpointslices in discovery.k8s.io in the target
 // namespaces (rbac/client.yaml). Close the resolver at shutdown.
@@ -44,7 +45,7 @@ func NewResolver(cs kubernetes.Interface, opts ...Option) *discoverycore.Resolve
 		panic("kitexsuite/registry/k8s: NewResolver needs a kubernetes.Interface, got nil")
 	}
 	cfg := newConfig(opts)
-	src := &source{cs: cs, cfg: cfg, namespaces: map[string]*nsInformer{}}
+	src := &source{cs: cs, cfg: cfg, informers: map[string]*nsInformer{}}
 	src.name = fmt.Sprintf("kitexsuite-k8s(domain=%s;ns=%s;terminating=%t;%p)", cfg.clusterDomain, cfg.defaultNamespace, cfg.servingTerminating, cs)
 	core := append([]discoverycore.Option{discoverycore.WithSystem("kubernetes")}, cfg.core...)
 	return discoverycore.NewResolver(src, core...)
@@ -68,13 +69,14 @@ type source struct {
 	cfg  config
 	name string
 
-	mu         sync.Mutex
-	namespaces map[string]*nsInformer
-	logged     discoverycore.LogOnce // bad endpoint key -> slice resource version logged
+	mu        sync.Mutex
+	informers map[string]*nsInformer // by informerKey
+	logged    discoverycore.LogOnce  // bad endpoint key -> slice resource version logged
 }
 
-// nsInformer is one namespace's shared EndpointSlice informer, running
-// while any target in the namespace is watched.
+// nsInformer is the EndpointSlice informer of one Service (or, with
+// WithNamespaceInformer, of a whole namespace), running while any target
+// it covers is watched.
 type nsInformer struct {
 	informer cache.SharedIndexInformer
 	stop     chan struct{}
@@ -104,11 +106,23 @@ func (n *nsInformer) lastErr() error {
 
 func (s *source) Name() string { return s.name }
 
-// acquire returns the namespace's informer, starting it for the first user.
-func (s *source) acquire(ns string) (*nsInformer, error) {
+// informerKey names the informer that covers t, and the label selector
+// of its list and watch: the Service's slices, or with
+// WithNamespaceInformer every Service's slices in the namespace.
+func (s *source) informerKey(t target) (key, selector string) {
+	if s.cfg.namespaceInformer {
+		return t.namespace, discoveryv1.LabelServiceName
+	}
+	return t.namespace + "/" + t.name, discoveryv1.LabelServiceName + "=" + t.name
+}
+
+// acquire returns the informer that covers t, starting it for the first
+// user.
+func (s *source) acquire(t target) (*nsInformer, error) {
+	key, selector := s.informerKey(t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n := s.namespaces[ns]; n != nil {
+	if n := s.informers[key]; n != nil {
 		n.refs++
 		return n, nil
 	}
@@ -117,8 +131,8 @@ func (s *source) acquire(ns string) (*nsInformer, error) {
 	// API server answered: client-go's reflector retries a refused
 	// connection or a 429 inside its watch loop without calling the
 	// WatchErrorHandler, so only the calls themselves show an outage.
-	api := s.cs.DiscoveryV1().EndpointSlices(ns)
-	tweak := func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName }
+	api := s.cs.DiscoveryV1().EndpointSlices(t.namespace)
+	tweak := func(o *metav1.ListOptions) { o.LabelSelector = selector }
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			tweak(&o)
@@ -172,17 +186,18 @@ func (s *source) acquire(ns string) (*nsInformer, error) {
 		defer close(n.done)
 		inf.Run(n.stop)
 	}()
-	s.namespaces[ns] = n
+	s.informers[key] = n
 	return n, nil
 }
 
-// release stops the namespace's informer after its last user.
-func (s *source) release(ns string, n *nsInformer) {
+// release stops t's informer after its last user.
+func (s *source) release(t target, n *nsInformer) {
+	key, _ := s.informerKey(t)
 	s.mu.Lock()
 	n.refs--
 	last := n.refs == 0
 	if last {
-		delete(s.namespaces, ns)
+		delete(s.informers, key)
 	}
 	s.mu.Unlock()
 	if last {
@@ -197,11 +212,11 @@ func (s *source) Watch(ctx context.Context, name string, sink discoverycore.Sink
 	if err != nil {
 		return err
 	}
-	n, err := s.acquire(t.namespace)
+	n, err := s.acquire(t)
 	if err != nil {
 		return err
 	}
-	defer s.release(t.namespace, n)
+	defer s.release(t, n)
 
 	changed := make(chan struct{}, 1)
 	poke := func(obj any) {
@@ -515,15 +530,19 @@ func sameAddr(a, b discovery.Instance) bool { return a.Address().String() == b.A
 // decodeSlice turns one slice version into instances on the target's port.
 func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSlice {
 	d := &decodedSlice{version: es.ResourceVersion, family: es.AddressType}
+	var nums []int32 // the slice's ports, in order of number (the API keeps no order)
+	names := map[int32]string{}
 	for _, p := range es.Ports {
-		if p.Port == nil {
-			continue
+		if p.Port != nil {
+			nums = append(nums, *p.Port)
+			if p.Name != nil && *p.Name != "" {
+				names[*p.Port] = " (" + *p.Name + ")"
+			}
 		}
-		desc := strconv.Itoa(int(*p.Port))
-		if p.Name != nil && *p.Name != "" {
-			desc += " (" + *p.Name + ")"
-		}
-		d.ports = append(d.ports, desc)
+	}
+	slices.Sort(nums)
+	for _, n := range nums {
+		d.ports = append(d.ports, strconv.Itoa(int(n))+names[n])
 	}
 	port, ok := slicePort(es, t.port)
 	if !ok {
@@ -533,14 +552,8 @@ func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSl
 	weight := sliceWeight(es)
 	for i := range es.Endpoints {
 		ep := &es.Endpoints[i]
-		c := ep.Conditions
-		isReady := c.Ready == nil || *c.Ready
-		terminating := c.Terminating != nil && *c.Terminating
-		serving := isReady
-		if c.Serving != nil {
-			serving = *c.Serving
-		}
-		if !(isReady && !terminating) && !(s.cfg.servingTerminating && serving) {
+		isReady, serving := callable(ep.Conditions)
+		if !isReady && !(s.cfg.servingTerminating && serving) {
 			continue // decode only what can be served
 		}
 		ins, err := endpointInstance(ep, port, weight)
@@ -548,7 +561,7 @@ func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSl
 			s.logOnce(es, i, err)
 			continue
 		}
-		if isReady && !terminating {
+		if isReady {
 			d.ready = append(d.ready, ins)
 			pod := ""
 			if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
@@ -560,6 +573,23 @@ func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSl
 		}
 	}
 	return d
+}
+
+// callable reads an endpoint's conditions: ready is whether it takes new
+// calls, serving whether it still could (the pod is ready; it may be
+// terminating). The EndpointSlice controller reports ready true for
+// every endpoint of a Service with publishNotReadyAddresses, whatever its
+// pod's readiness, so ready here also needs serving, which keeps the
+// pod's: a pod that fails readiness or drains (its gate False) gets no
+// calls on such a Service either, and its drain can finish.
+func callable(c discoveryv1.EndpointConditions) (ready, serving bool) {
+	ready = c.Ready == nil || *c.Ready
+	serving = ready
+	if c.Serving != nil {
+		serving = *c.Serving
+	}
+	terminating := c.Terminating != nil && *c.Terminating
+	return ready && serving && !terminating, serving
 }
 
 // slicePort finds the target's port: by number (the endpoint port) or by

@@ -178,6 +178,9 @@ func TestTerminatingAndNotReadyGetNoCalls(t *testing.T) {
 	es := slice("echo-a", 8888, "",
 		ep{ip: "198.18.0.2", ready: boolp(false)},
 		ep{ip: "198.18.0.3", ready: boolp(false), serving: boolp(true), terminating: boolp(true)},
+		// publishNotReadyAddresses: ready is always true, serving is the pod's
+		ep{ip: "198.18.0.5", ready: boolp(true), serving: boolp(false)},
+		ep{ip: "198.18.0.6", ready: boolp(true), serving: boolp(true), terminating: boolp(true)},
 		ep{ip: "198.18.0.4", ready: boolp(true)})
 	if got := resolveSlices(t, newConfig(nil), "echo.prod", es); len(got) != 1 || got[0][:15] != "198.18.0.4:8888" {
 		t.Fatalf("got %v, want only the ready endpoint", got)
