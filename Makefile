@@ -5,7 +5,7 @@ GO ?= go
 MODULES := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p')
 # Library modules: what users `go get`. They must build and test alone
 # (GOWORK=off), exactly as a user gets them.
-LIBRARIES := . tracing metrics logging logging/zap logging/logrus registry/etcd registry/consul registry/k8s
+LIBRARIES := . tracing tracing/opentracing metrics logging logging/zap logging/logrus registry/etcd registry/consul registry/k8s
 
 .PHONY: demo test tools vet race e2e-report e2e-kind kind standalone tidy-check fmt-check lint bench bench-table bench-discovery fuzz
 

@@ -24,8 +24,9 @@ var transitKeys = func() map[string][2]string {
 		"b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags", "x-b3-parentspanid", // B3
 		"uber-trace-id", "jaeger-baggage", // Jaeger
 		"ot-tracer-traceid", "ot-tracer-spanid", "ot-tracer-sampled", // OT
+		"JAEGERSPANCONTEXT", "JaegerSpanContext", // kitex-contrib/tracer-opentracing
 	} {
-		m[f] = [2]string{ttheaderTransit + f, grpcTransit + f}
+		m[f] = [2]string{ttheaderTransit + f, grpcTransit + strings.ReplaceAll(strings.ToLower(f), "_", "-")}
 	}
 	return m
 }()
@@ -104,6 +105,15 @@ func (c ttheaderOutgoing) Set(key, value string) {
 	}
 }
 
+// SetTransit writes key in Kitex metainfo's form only (RPC_TRANSIT_<key>),
+// which is all a metainfo reader such as kitex-contrib/tracer-opentracing
+// looks at. Propagators for such peers (package tracing/opentracing) find
+// it by interface.
+func (c ttheaderOutgoing) SetTransit(key, value string) { c.m[ttheaderTransitKey(key)] = value }
+
+// BinarySafe reports that a TTHeader string header carries any byte.
+func (c ttheaderOutgoing) BinarySafe() bool { return true }
+
 func (c ttheaderOutgoing) Keys() []string {
 	keys := make([]string, 0, len(c.m))
 	for k := range c.m {
@@ -176,6 +186,14 @@ func (c grpcOutgoing) set(key, value string) {
 	}
 	c.md[key] = []string{value}
 }
+
+// SetTransit writes key in Kitex metainfo's gRPC form only
+// (rpc-transit-<key>).
+func (c grpcOutgoing) SetTransit(key, value string) { c.set(grpcTransitKey(key), value) }
+
+// BinarySafe reports that gRPC metadata carries header characters only:
+// Kitex drops, and its HTTP/2 reader rejects, values with control bytes.
+func (c grpcOutgoing) BinarySafe() bool { return false }
 
 func (c grpcOutgoing) Keys() []string {
 	keys := make([]string, 0, len(c.md))

@@ -82,7 +82,7 @@ func (t *clientTracer) Start(ctx context.Context) context.Context {
 	// Kitex calls Start right after recording RPCStart: the span's own start
 	// time is that instant, without a timestamp option to allocate.
 	system, method := rpcmodel.SystemOf(ri), t.cfg.methods.FullMethod(ri)
-	ctx, sp := t.tracer.Start(ctx, spanName(system, method), t.cfg.startOptions(trace.SpanKindClient, system, method)...)
+	ctx, sp := t.tracer.Start(ctx, t.cfg.nameSpan(ctx, ri, system, method), t.cfg.startOptions(trace.SpanKindClient, system, method)...)
 	if !sp.IsRecording() {
 		// Sampled out: the span (with its not-sampled flag) still travels to
 		// the server; there is nothing to record at Finish. It needs no

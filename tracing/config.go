@@ -50,6 +50,7 @@ type config struct {
 	dropBaggage    bool                                        // server: ignore incoming baggage
 	methods        *rpcmodel.Methods
 	knownMethods   []string
+	spanName       func(context.Context, rpcinfo.RPCInfo) string // WithSpanNameFunc
 
 	// Span start options, built once per kind, system and method: passing a
 	// prebuilt slice to Tracer.Start allocates nothing, building options per
@@ -144,12 +145,37 @@ func (c *config) propagator() propagation.TextMapPropagator {
 	if c.propagators != nil {
 		return c.propagators
 	}
+	return currentGlobal()
+}
+
+func currentGlobal() propagation.TextMapPropagator {
 	p := otel.GetTextMapPropagator()
 	if unsetPropagator != nil && reflect.TypeOf(p) == reflect.TypeOf(unsetPropagator) && p == unsetPropagator {
 		return defaultPropagator
 	}
 	return p
 }
+
+// GlobalPropagator is the Suites' default propagator as a value: at each
+// call, the global propagator as it is then, or W3C tracecontext and
+// baggage while none has been set. Compose it with others (as
+// tracing/opentracing does with its legacy form) without losing that:
+//
+//	tracing.WithPropagators(propagation.NewCompositeTextMapPropagator(
+//		legacy, tracing.GlobalPropagator()))
+func GlobalPropagator() propagation.TextMapPropagator { return globalPropagator{} }
+
+type globalPropagator struct{}
+
+func (globalPropagator) Inject(ctx context.Context, c propagation.TextMapCarrier) {
+	currentGlobal().Inject(ctx, c)
+}
+
+func (globalPropagator) Extract(ctx context.Context, c propagation.TextMapCarrier) context.Context {
+	return currentGlobal().Extract(ctx, c)
+}
+
+func (globalPropagator) Fields() []string { return currentGlobal().Fields() }
 
 // WithTracerProvider sets the TracerProvider spans come from. Default: the
 // global provider; a Suite built before otel.SetTracerProvider uses the
@@ -165,6 +191,28 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // (OTEL_PROPAGATORS=none) is respected: nothing is propagated.
 func WithPropagators(p propagation.TextMapPropagator) Option {
 	return optionFunc(func(c *config) { c.propagators = p })
+}
+
+// WithSpanNameFunc names spans with f instead of the conventions'
+// fully-qualified method ("echo.EchoService/Echo"). f sees the call's
+// RPCInfo when the span starts and, on the server, once more when it ends
+// (on gRPC Kitex may name the method only then); an empty result keeps the
+// conventions' name. Dashboards built on kitex-contrib/tracer-opentracing's
+// names want tracing/opentracing's CallerOperationName. The name is all f
+// changes: attributes follow the conventions whatever it returns.
+func WithSpanNameFunc(f func(ctx context.Context, ri rpcinfo.RPCInfo) string) Option {
+	return optionFunc(func(c *config) { c.spanName = f })
+}
+
+// nameSpan is the span's name: f's, or the conventions' for system and
+// the full method.
+func (c *config) nameSpan(ctx context.Context, ri rpcinfo.RPCInfo, system, method string) string {
+	if c.spanName != nil {
+		if n := c.spanName(ctx, ri); n != "" {
+			return n
+		}
+	}
+	return spanName(system, method)
 }
 
 // WithFilter skips tracing for calls the filter rejects (return false), such

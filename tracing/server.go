@@ -113,7 +113,7 @@ func (t *serverTracer) startSpan(ctx context.Context, rec *callRecord, ri rpcinf
 		// A TTHeader span starts after decoding: date it from RPCStart.
 		opts = append(opts, trace.WithTimestamp(st))
 	}
-	ctx, rec.span = t.tracer.Start(parent, spanName(rpcmodel.SystemOf(ri), rec.startMethod), opts...)
+	ctx, rec.span = t.tracer.Start(parent, t.cfg.nameSpan(ctx, ri, rpcmodel.SystemOf(ri), rec.startMethod), opts...)
 	return ctx
 }
 
@@ -177,8 +177,15 @@ func (t *serverTracer) Finish(ctx context.Context) {
 	}
 	var call rpcmodel.Call
 	t.cfg.methods.Derive(&call, rpcmodel.Server, ri, nil)
-	if rec.provisional && call.FullMethod != rpcmodel.OtherMethod {
-		rec.span.SetName(call.FullMethod)
+	var name string
+	if t.cfg.spanName != nil {
+		name = t.cfg.spanName(ctx, ri) // Kitex may know more by now
+	}
+	if name == "" && rec.provisional && call.FullMethod != rpcmodel.OtherMethod {
+		name = call.FullMethod
+	}
+	if name != "" {
+		rec.span.SetName(name)
 	}
 	var extra []attribute.KeyValue
 	if t.cfg.attributes != nil {

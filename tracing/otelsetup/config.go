@@ -3,6 +3,9 @@ package otelsetup
 import (
 	"os"
 
+	"strings"
+
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
@@ -24,6 +27,7 @@ type config struct {
 	resource     *resource.Resource
 	batchOptions []sdktrace.BatchSpanProcessorOption
 	setGlobal    bool
+	propagators  map[string]propagation.TextMapPropagator // WithPropagator
 }
 
 func newConfig(opts []Option) config {
@@ -89,4 +93,19 @@ func WithBatchOptions(opts ...sdktrace.BatchSpanProcessorOption) Option {
 // unless the program asks it to.
 func WithSetGlobal() Option {
 	return optionFunc(func(c *config) { c.setGlobal = true })
+}
+
+// WithPropagator makes name an OTEL_PROPAGATORS value for this Setup only
+// (nothing process-wide is registered), standing for p: a propagator the
+// specification does not name, such as tracing/opentracing's
+// LegacyPropagator ("jaegerspancontext") and UberctxBaggage ("uberctx"),
+// which that package's SetupOptions adds. Names are matched in lower case;
+// a name the specification defines (b3, jaeger, ...) is replaced by p.
+func WithPropagator(name string, p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) {
+		if c.propagators == nil {
+			c.propagators = map[string]propagation.TextMapPropagator{}
+		}
+		c.propagators[strings.ToLower(name)] = p
+	})
 }

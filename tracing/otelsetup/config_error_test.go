@@ -44,7 +44,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"ratio NaN", map[string]string{
 			"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "NaN",
 		}, "OTEL_TRACES_SAMPLER_ARG"},
-		{"unsupported propagator", map[string]string{"OTEL_PROPAGATORS": "tracecontext,b3"}, "OTEL_PROPAGATORS"},
+		{"unsupported propagator", map[string]string{"OTEL_PROPAGATORS": "tracecontext,zipkin"}, "OTEL_PROPAGATORS"},
 		{"none with other propagators", map[string]string{"OTEL_PROPAGATORS": "none,tracecontext"}, "OTEL_PROPAGATORS"},
 		{"unsupported exporter", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"},
 		{"none with otlp", map[string]string{"OTEL_TRACES_EXPORTER": "otlp,none"}, "OTEL_TRACES_EXPORTER"},
@@ -100,7 +100,7 @@ func TestNewReportsEveryBadVariable(t *testing.T) {
 	t.Parallel()
 	_, err := otelsetup.New(context.Background(), otelsetup.WithEnv(envOf(map[string]string{
 		"OTEL_TRACES_SAMPLER":         "sometimes",
-		"OTEL_PROPAGATORS":            "b3",
+		"OTEL_PROPAGATORS":            "zipkin",
 		"OTEL_EXPORTER_OTLP_PROTOCOL": "thrift",
 		"OTEL_RESOURCE_ATTRIBUTES":    "canary",
 	})))

@@ -26,7 +26,15 @@
 // New reads these, through WithEnv's lookup (os.Getenv by default):
 //
 //   - OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
-//   - OTEL_PROPAGATORS: tracecontext, baggage (default: both) or none
+//   - OTEL_PROPAGATORS: tracecontext, baggage (default: both), b3 (single
+//     header), b3multi (x-b3-*, what jaeger-client's B3 propagator reads),
+//     jaeger (uber-trace-id, no baggage), ottrace (64-bit trace ids),
+//     xray — from go.opentelemetry.io/contrib/propagators — or none, plus
+//     the names WithPropagator adds (tracing/opentracing's SetupOptions:
+//     jaegerspancontext, uberctx). The list is the composite's order: on
+//     extract the last propagator that finds a valid span context wins,
+//     so list the one most of the fleet speaks last (tracecontext), and
+//     the legacy ones first.
 //   - OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG: always_on, always_off,
 //     traceidratio, parentbased_always_on (default), parentbased_always_off,
 //     parentbased_traceidratio

@@ -38,7 +38,7 @@ func New(ctx context.Context, opts ...Option) (*Setup, error) {
 	env := envSource{lookup: cfg.lookup}
 
 	sampler, samplerErr := samplerFromEnv(env)
-	propagator, propagatorErr := propagatorFromEnv(env)
+	propagator, propagatorErr := propagatorFromEnv(env, cfg.propagators)
 	batchOpts, batchErr := batchOptionsFromEnv(env)
 	otlp, otlpErr := otlpSettingsFromEnv(env)
 	res, resourceErr := buildResource(ctx, env, cfg)

@@ -3,6 +3,7 @@ package otelsetup_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel"
@@ -24,6 +25,12 @@ func TestPropagatorFromEnv(t *testing.T) {
 		{"baggage", []string{"baggage"}},
 		{" TraceContext , baggage,tracecontext,", []string{"baggage", "traceparent", "tracestate"}},
 		{"none", nil},
+		// The specification's other names, from contrib/propagators.
+		{"b3", []string{"b3"}},
+		{"b3multi", []string{"x-b3-flags", "x-b3-sampled", "x-b3-spanid", "x-b3-traceid"}},
+		{"jaeger", []string{"uber-trace-id"}},
+		{"ottrace", []string{"ot-tracer-sampled", "ot-tracer-spanid", "ot-tracer-traceid"}},
+		{"xray", []string{"X-Amzn-Trace-Id"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.propagators, func(t *testing.T) {
@@ -122,4 +129,52 @@ func TestWithSetGlobal(t *testing.T) {
 func resetGlobals() {
 	otel.SetTracerProvider(noop.NewTracerProvider())
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
+}
+
+// On extract the last propagator that finds a valid span context wins, so
+// the order of OTEL_PROPAGATORS decides between two headers that disagree.
+func TestPropagatorOrderLastValidWins(t *testing.T) {
+	t.Parallel()
+	carrier := propagation.MapCarrier{
+		"traceparent":   "00-0102030405060708090a0b0c0d0e0f10-0102030405060708-01",
+		"uber-trace-id": "00000000000000000000000000000abc:0000000000000def:0:1",
+	}
+	for order, want := range map[string]string{
+		"jaeger,tracecontext": "0102030405060708090a0b0c0d0e0f10",
+		"tracecontext,jaeger": "00000000000000000000000000000abc",
+	} {
+		setup, err := otelsetup.New(context.Background(), otelsetup.WithEnv(envOf(map[string]string{
+			"OTEL_TRACES_EXPORTER": "none", "OTEL_PROPAGATORS": order,
+		})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := trace.SpanContextFromContext(setup.Propagator().Extract(context.Background(), carrier)).TraceID().String()
+		if got != want {
+			t.Errorf("%s: trace id %s, want %s", order, got, want)
+		}
+		_ = setup.Shutdown(context.Background())
+	}
+}
+
+// WithPropagator adds a name for one Setup, and nothing process-wide.
+func TestWithPropagator(t *testing.T) {
+	t.Parallel()
+	custom := propagation.Baggage{}
+	setup, err := otelsetup.New(context.Background(), otelsetup.WithPropagator("Custom", custom),
+		otelsetup.WithEnv(envOf(map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_PROPAGATORS": "tracecontext,custom"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setup.Shutdown(context.Background())
+	got := setup.Propagator().Fields()
+	slices.Sort(got)
+	if want := []string{"baggage", "traceparent", "tracestate"}; !slices.Equal(got, want) {
+		t.Fatalf("Fields() = %v, want %v", got, want)
+	}
+	_, err = otelsetup.New(context.Background(),
+		otelsetup.WithEnv(envOf(map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_PROPAGATORS": "custom"})))
+	if err == nil || !strings.Contains(err.Error(), `unsupported propagator "custom"`) {
+		t.Fatalf("another Setup accepted custom: %v", err)
+	}
 }
