@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/bytedance/gopkg/cloud/metainfo"
@@ -176,5 +177,63 @@ func TestGlobalPropagatorResolvedPerCall(t *testing.T) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	if cl, sv := call(); sv.Parent().SpanID() != cl.SpanContext().SpanID() {
 		t.Errorf("global W3C set later: server parent %v, want the client span %v", sv.Parent(), cl.SpanContext())
+	}
+}
+
+// In Kitex's default gRPC metainfo mode a server's incoming metainfo is
+// sent on by every call it makes. A caller writing the trace context as
+// metainfo (obs-opentelemetry) → a server and client with the Suites →
+// a next hop reading metainfo: the next hop sees this hop's call (with
+// WithContribMetainfoWrite) or nothing, never the caller's stale context.
+func TestStaleMetainfoIsNotForwardedOverGRPC(t *testing.T) {
+	for _, metainfoWrite := range []bool{false, true} {
+		t.Run(fmt.Sprintf("metainfo write %v", metainfoWrite), func(t *testing.T) {
+			e := newEnv(t)
+			var opts []tracing.Option
+			if metainfoWrite {
+				opts = append(opts, tracing.WithContribMetainfoWrite())
+			}
+			// The next hop: no Suite, it reads what a metainfo reader reads.
+			next, err := testservice.Start("next", testservice.Protobuf, &testservice.Handler{
+				TraceID: func(ctx context.Context) string { v, _ := metainfo.GetValue(ctx, "TRACEPARENT"); return v },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = next.Stop() })
+			toNext, err := testservice.NewForward(testservice.Protobuf, "next", next.Addr,
+				client.WithTransportProtocol(transport.GRPC), client.WithSuite(tracing.NewClientSuite(append(e.opt, opts...)...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mid, err := testservice.Start("mid", testservice.Protobuf, &testservice.Handler{Next: toNext},
+				server.WithSuite(tracing.NewServerSuite(e.opt...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = mid.Stop() })
+			toMid, err := testservice.NewForward(testservice.Protobuf, "mid", mid.Addr, client.WithTransportProtocol(transport.GRPC))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, caller := e.tp.Tracer("test").Start(context.Background(), "caller")
+			carrier := propagation.MapCarrier{}
+			propagation.TraceContext{}.Inject(ctx, carrier)
+			stale := carrier["traceparent"]
+			resp, err := toMid(metainfo.WithValue(ctx, "traceparent", stale), &testservice.Request{Message: "hi", Hops: 1})
+			caller.End()
+			if err != nil {
+				t.Fatal(err)
+			}
+			spans := e.waitSpans(3) // caller, mid's server, mid's client
+			cl := kindSpan(t, spans, trace.SpanKindClient)
+			want := ""
+			if metainfoWrite {
+				want = fmt.Sprintf("00-%s-%s-01", cl.SpanContext().TraceID(), cl.SpanContext().SpanID())
+			}
+			if got := resp.TraceIDs[len(resp.TraceIDs)-1]; got != want {
+				t.Fatalf("the next hop read traceparent %q from metainfo, want %q (the caller's stale one: %q)", got, want, stale)
+			}
+		})
 	}
 }

@@ -31,6 +31,36 @@ var transitKeys = func() map[string][2]string {
 	return m
 }()
 
+// grpcTraceTransit is the set of gRPC metainfo keys (rpc-transit-<field>,
+// lower case) of the trace fields transitKeys lists.
+var grpcTraceTransit = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range transitKeys {
+		m[k[1]] = true
+	}
+	return m
+}()
+
+// dropStaleTransit deletes from md the metainfo form of every trace field
+// (and of jaeger-client's and OT's per-item baggage fields) before this
+// hop's propagator writes its own. In Kitex's default gRPC metainfo mode
+// the transient values a server received are sent on by every call it
+// makes, so without this a next hop that reads the metainfo form
+// (obs-opentelemetry, tracer-opentracing) would parent on this hop's
+// caller instead of this call.
+func dropStaleTransit(md metadata.MD) {
+	for k := range md {
+		if len(k) <= len(grpcTransit) || !strings.EqualFold(k[:len(grpcTransit)], grpcTransit) {
+			continue
+		}
+		lk := strings.ToLower(k)
+		field := lk[len(grpcTransit):]
+		if grpcTraceTransit[lk] || strings.HasPrefix(field, "uberctx-") || strings.HasPrefix(field, "ot-baggage-") {
+			delete(md, k)
+		}
+	}
+}
+
 // ttheaderTransitKey and grpcTransitKey name key's metainfo form, built
 // only for a field outside transitKeys.
 func ttheaderTransitKey(key string) string {

@@ -238,6 +238,7 @@ func (m *clientMeta) OnConnectStream(ctx context.Context) (context.Context, erro
 	if !ok {
 		md = make(metadata.MD, 8)
 	}
+	dropStaleTransit(md)
 	m.cfg.propagator().Inject(ctx, grpcOutgoing{md: md, metainfo: m.cfg.metainfoWrite})
 	kitexmeta.SetGRPCIdentity(ri, md)
 	return metadata.NewOutgoingContext(ctx, md), nil
