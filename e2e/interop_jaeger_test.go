@@ -350,3 +350,36 @@ func TestJaegerClientThroughKitexsuite(t *testing.T) {
 		})
 	}
 }
+
+// jaeger-client kept as the handlers' tracer (no bridge): ServerSuite hands
+// the server span to it through uber-trace-id, so the handler's
+// opentracing.StartSpanFromContext span — reported by jaeger-client — is
+// the server span's child, in its trace.
+func TestJaegerClientAsHandlerTracerJoinsTheServerSpan(t *testing.T) {
+	jt := newJaegerTracer(t, "handler", true, jaeger.TracerOptions.Gen128Bit(true))
+	tp, rec := otelRecorder(t)
+	srv, err := testservice.Start("echo", testservice.Thrift, &testservice.Handler{
+		TraceID: func(ctx context.Context) string {
+			sp, _ := ot.StartSpanFromContextWithTracer(ctx, jt, "db")
+			sp.Finish()
+			return ""
+		},
+	}, server.WithSuite(opentracing.ServerSuite(opentracing.WithTracer(jt), opentracing.WithTracingOptions(tracing.WithTracerProvider(tp)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	call, err := testservice.NewForward(testservice.Thrift, "echo", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(context.Background(), &testservice.Request{Message: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	sv := awaitSpans(t, rec, 1)[0]
+	db := jt.only(t)
+	if otelTraceID(db.TraceID()) != sv.SpanContext().TraceID().String() || db.ParentID().String() != sv.SpanContext().SpanID().String() {
+		t.Fatalf("jaeger's db span is in trace %s under %s, want the server span's %s/%s",
+			otelTraceID(db.TraceID()), db.ParentID(), sv.SpanContext().TraceID(), sv.SpanContext().SpanID())
+	}
+}
