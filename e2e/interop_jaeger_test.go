@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	ot "github.com/opentracing/opentracing-go"
 	"github.com/opentracing/opentracing-go/ext"
 	jaeger "github.com/uber/jaeger-client-go"
+	jaegertransport "github.com/uber/jaeger-client-go/transport"
 	"github.com/uber/jaeger-client-go/zipkin"
 	"go.opentelemetry.io/contrib/propagators/b3"
 	otjaeger "go.opentelemetry.io/contrib/propagators/jaeger"
@@ -25,9 +27,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/kitexsuite/suite/e2e/harness"
 	"github.com/kitexsuite/suite/internal/testservice"
 	"github.com/kitexsuite/suite/tracing"
 	"github.com/kitexsuite/suite/tracing/opentracing"
+	"github.com/kitexsuite/suite/tracing/otelsetup"
 )
 
 // A fleet still on jaeger-client: real jaeger-client v2.30.0 tracers
@@ -381,5 +385,101 @@ func TestJaegerClientAsHandlerTracerJoinsTheServerSpan(t *testing.T) {
 	if otelTraceID(db.TraceID()) != sv.SpanContext().TraceID().String() || db.ParentID().String() != sv.SpanContext().SpanID().String() {
 		t.Fatalf("jaeger's db span is in trace %s under %s, want the server span's %s/%s",
 			otelTraceID(db.TraceID()), db.ParentID(), sv.SpanContext().TraceID(), sv.SpanContext().SpanID())
+	}
+}
+
+// One trace in the real Jaeger the harness runs, from a chain with a
+// jaeger-client hop (its HTTP reporter, thrift to the collector's
+// /api/traces) and an OTLP hop (otelsetup, OTLP/HTTP): jaeger-client's
+// client span → kitexsuite's server span (OTLP) → jaeger-client's server
+// span, each the child of the one before, under one trace id.
+func TestJaegerBackendHoldsOneMixedTrace(t *testing.T) {
+	j := harness.StartJaeger(t)
+	report := func(service string) *jaegerTracer {
+		sender := jaegertransport.NewHTTPTransport(j.ThriftHTTPURL())
+		rep := jaeger.NewInMemoryReporter()
+		tr, closer := jaeger.NewTracer(service, jaeger.NewConstSampler(true),
+			jaeger.NewCompositeReporter(jaeger.NewRemoteReporter(sender), rep), jaeger.TracerOptions.Gen128Bit(true))
+		t.Cleanup(func() { _ = closer.Close() })
+		return &jaegerTracer{Tracer: tr, spans: rep}
+	}
+	first, last := report("legacy-first"), report("legacy-last")
+	env := map[string]string{
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + j.OTLPHTTPAddr(),
+		"OTEL_PROPAGATORS":            "jaegerspancontext,tracecontext,baggage",
+	}
+	setup, err := otelsetup.New(context.Background(), append(opentracing.SetupOptions(),
+		otelsetup.WithServiceName("kitexsuite-mid"), otelsetup.WithEnv(func(k string) string { return env[k] }))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setup.Shutdown(context.Background())
+	suiteOpts := opentracing.WithTracingOptions(tracing.WithTracerProvider(setup.TracerProvider()))
+
+	end, err := testservice.Start("last", testservice.Thrift, &testservice.Handler{},
+		server.WithMetaHandler(transmeta.ServerTTHeaderHandler), server.WithMiddleware(legacyExtract(last, opentracing.SpanContextKeyV003)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer end.Stop()
+	toEnd, err := testservice.NewForward(testservice.Thrift, "last", end.Addr, client.WithSuite(opentracing.ClientSuite(suiteOpts)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid, err := testservice.Start("mid", testservice.Thrift, &testservice.Handler{Next: toEnd}, server.WithSuite(opentracing.ServerSuite(suiteOpts)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mid.Stop()
+	root := first.StartSpan("legacy-call", ext.SpanKindRPCClient)
+	call, err := testservice.NewForward(testservice.Thrift, "mid", mid.Addr,
+		client.WithTransportProtocol(transport.TTHeader), client.WithMetaHandler(transmeta.ClientTTHeaderHandler),
+		client.WithMiddleware(legacyInject(first, func(context.Context) ot.Span { return root }, opentracing.SpanContextKeyV003)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(context.Background(), &testservice.Request{Message: "hi", Hops: 1}); err != nil {
+		t.Fatal(err)
+	}
+	root.Finish()
+	traceID := otelTraceID(root.Context().(jaeger.SpanContext).TraceID())
+	_ = setup.ForceFlush(context.Background())
+
+	// Four spans: legacy-call, mid's server and client (OTLP), the last
+	// hop's legacy-server (both reporters flush on their own schedule).
+	var spans []harness.JaegerSpan
+	deadline := time.Now().Add(30 * time.Second)
+	for len(spans) < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Jaeger holds %d spans of trace %s after 30 s, want 4: %+v", len(spans), traceID, spans)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		spans, err = j.Trace(ctx, traceID)
+		cancel()
+		if err != nil && !errors.Is(err, harness.ErrTraceNotFound) {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling Jaeger's query API, which has no push
+	}
+	byService := map[string]harness.JaegerSpan{}
+	for _, s := range spans {
+		byService[s.Service+"/"+s.Kind] = s
+	}
+	legacyCall, midServer, midClient, legacyServer := byService["legacy-first/client"], byService["kitexsuite-mid/server"], byService["kitexsuite-mid/client"], byService["legacy-last/"]
+	if legacyServer.SpanID == "" {
+		legacyServer = byService["legacy-last/server"]
+	}
+	switch {
+	case len(spans) != 4:
+		t.Fatalf("Jaeger holds %d spans, want 4: %+v", len(spans), spans)
+	case legacyCall.SpanID == "" || midServer.SpanID == "" || midClient.SpanID == "" || legacyServer.SpanID == "":
+		t.Fatalf("missing a span by service: %+v", byService)
+	case midServer.ParentSpanID != legacyCall.SpanID:
+		t.Fatalf("kitexsuite's server span's parent %s, want jaeger-client's call %s", midServer.ParentSpanID, legacyCall.SpanID)
+	case midClient.ParentSpanID != midServer.SpanID:
+		t.Fatalf("kitexsuite's client span's parent %s, want its server span %s", midClient.ParentSpanID, midServer.SpanID)
+	case legacyServer.ParentSpanID != midClient.SpanID:
+		t.Fatalf("the legacy server span's parent %s, want kitexsuite's client span %s", legacyServer.ParentSpanID, midClient.SpanID)
 	}
 }

@@ -29,10 +29,12 @@ func JaegerBinary() (string, error) {
 
 // Jaeger is a real trace backend: Jaeger v2 all-in-one (an OpenTelemetry
 // Collector distribution) with in-memory storage, receiving OTLP over gRPC
-// and HTTP and answering its query API, every port on loopback.
+// and HTTP and jaeger-client's thrift over HTTP (the collector's
+// /api/traces), and answering its query API, every port on loopback.
 type Jaeger struct {
 	bin, dir                  string
 	otlpGRPC, otlpHTTP, query string
+	thriftHTTP                string
 	tr                        *http.Transport
 
 	owner testing.TB // the test whose end stops Jaeger, restarted or not
@@ -57,7 +59,7 @@ func StartJaegerOTLPOn(tb testing.TB, host string) *Jaeger {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ports, err := freePorts(3) // query HTTP, query gRPC, health check
+	ports, err := freePorts(4) // query HTTP, query gRPC, health check, thrift HTTP
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -65,14 +67,16 @@ func StartJaegerOTLPOn(tb testing.TB, host string) *Jaeger {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	j := &Jaeger{bin: bin, dir: tb.TempDir(), otlpGRPC: otlp[0], otlpHTTP: otlp[1], query: ports[0], tr: newTransport(nil), owner: tb}
-	// Only what the tests use: OTLP in, memory storage, the query API and
-	// a health check; the collector's own telemetry stays off the network.
+	j := &Jaeger{bin: bin, dir: tb.TempDir(), otlpGRPC: otlp[0], otlpHTTP: otlp[1], query: ports[0], thriftHTTP: ports[3], tr: newTransport(nil), owner: tb}
+	// Only what the tests use: OTLP and jaeger-client's thrift over HTTP
+	// in (Jaeger v2 opens a jaeger receiver protocol only when the config
+	// names it), memory storage, the query API and a health check; the
+	// collector's own telemetry stays off the network.
 	config := fmt.Sprintf(`service:
   extensions: [jaeger_storage, jaeger_query, healthcheckv2]
   pipelines:
     traces:
-      receivers: [otlp]
+      receivers: [otlp, jaeger]
       processors: [batch]
       exporters: [jaeger_storage_exporter]
   telemetry:
@@ -104,13 +108,17 @@ receivers:
         endpoint: %q
       http:
         endpoint: %q
+  jaeger:
+    protocols:
+      thrift_http:
+        endpoint: %q
 processors:
   batch:
     timeout: 200ms
 exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
-`, j.query, ports[1], ports[2], j.otlpGRPC, j.otlpHTTP)
+`, j.query, ports[1], ports[2], j.otlpGRPC, j.otlpHTTP, j.thriftHTTP)
 	if err := os.WriteFile(filepath.Join(j.dir, "jaeger.yaml"), []byte(config), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -126,6 +134,10 @@ func (j *Jaeger) OTLPGRPCAddr() string { return j.otlpGRPC }
 
 // OTLPHTTPAddr is the host:port of the OTLP/HTTP receiver.
 func (j *Jaeger) OTLPHTTPAddr() string { return j.otlpHTTP }
+
+// ThriftHTTPURL is where jaeger-client's HTTP reporter posts its spans
+// (transport.NewHTTPTransport).
+func (j *Jaeger) ThriftHTTPURL() string { return "http://" + j.thriftHTTP + "/api/traces" }
 
 // QueryURL is the base URL of the query API (/api/traces/{id}, /api/services).
 func (j *Jaeger) QueryURL() string { return "http://" + j.query }
@@ -164,9 +176,9 @@ func (j *Jaeger) start() error {
 	return p.awaitReady(60*time.Second, j.probe)
 }
 
-// probe succeeds once the query API answers and the OTLP ports accept.
+// probe succeeds once the query API answers and the receivers accept.
 func (j *Jaeger) probe(ctx context.Context) error {
-	for _, addr := range []string{j.otlpGRPC, j.otlpHTTP} {
+	for _, addr := range []string{j.otlpGRPC, j.otlpHTTP, j.thriftHTTP} {
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err
