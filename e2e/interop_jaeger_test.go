@@ -112,25 +112,23 @@ func legacyExtract(tr ot.Tracer, key string) endpoint.Middleware {
 	}
 }
 
-// otelRecorder is an SDK provider whose ended spans the test reads.
-func otelRecorder(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
+// otelRecorder is an SDK provider whose ended spans the test reads, and
+// the FinishSignal its servers install before their Suites.
+func otelRecorder(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder, testservice.FinishSignal) {
 	t.Helper()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	return tp, rec
+	return tp, rec, testservice.NewFinishSignal(16)
 }
 
-// awaitSpans waits until rec holds n ended spans: the server ends its span
-// after the reply is written, so the caller may see the reply first.
-func awaitSpans(t *testing.T, rec *tracetest.SpanRecorder, n int) []sdktrace.ReadOnlySpan {
+// awaitSpans waits until servers calls have finished on servers with
+// fin (a server ends its span after the reply is written, so the caller
+// may see the reply first) and returns the ended spans, exactly n.
+func awaitSpans(t *testing.T, rec *tracetest.SpanRecorder, fin testservice.FinishSignal, servers, n int) []sdktrace.ReadOnlySpan {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rec.Ended()) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d spans ended", len(rec.Ended()), n)
-		}
-		time.Sleep(5 * time.Millisecond) // polling the recorder, which has no signal
+	if err := fin.Wait(servers, 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	spans := rec.Ended()
 	if len(spans) != n {
@@ -158,9 +156,9 @@ func TestJaegerLegacyClientToKitexsuiteServer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			jt := newJaegerTracer(t, "legacy-client", tc.sampled, tc.opts...)
-			tp, rec := otelRecorder(t)
+			tp, rec, fin := otelRecorder(t)
 			srv, err := testservice.Start("echo", testservice.Thrift, &testservice.Handler{TraceID: interopTraceID},
-				server.WithSuite(opentracing.ServerSuite(opentracing.WithTracingOptions(tracing.WithTracerProvider(tp)))))
+				server.WithTracer(fin), server.WithSuite(opentracing.ServerSuite(opentracing.WithTracingOptions(tracing.WithTracerProvider(tp)))))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,12 +186,10 @@ func TestJaegerLegacyClientToKitexsuiteServer(t *testing.T) {
 				t.Fatalf("the handler saw trace %s, want jaeger's %s", resp.TraceIDs[0], otelTraceID(jsc.TraceID()))
 			}
 			if !jsc.IsSampled() {
-				if n := len(rec.Ended()); n != 0 {
-					t.Fatalf("%d spans recorded in an unsampled jaeger trace", n)
-				}
+				awaitSpans(t, rec, fin, 1, 0) // none recorded once the server has finished
 				return
 			}
-			sv := awaitSpans(t, rec, 1)[0]
+			sv := awaitSpans(t, rec, fin, 1, 1)[0]
 			if sv.Parent().SpanID().String() != jsc.SpanID().String() || !sv.Parent().IsRemote() {
 				t.Fatalf("server span parent %s, want the jaeger span %s", sv.Parent().SpanID(), jsc.SpanID())
 			}
@@ -208,7 +204,7 @@ func TestKitexsuiteClientToJaegerLegacyServer(t *testing.T) {
 	for _, key := range []string{opentracing.SpanContextKeyV003, opentracing.SpanContextKey} {
 		t.Run(key, func(t *testing.T) {
 			jt := newJaegerTracer(t, "legacy-server", true)
-			tp, rec := otelRecorder(t)
+			tp, rec, fin := otelRecorder(t)
 			srv, err := testservice.Start("echo", testservice.Thrift, &testservice.Handler{},
 				server.WithMetaHandler(transmeta.ServerTTHeaderHandler), server.WithMiddleware(legacyExtract(jt, key)))
 			if err != nil {
@@ -223,7 +219,7 @@ func TestKitexsuiteClientToJaegerLegacyServer(t *testing.T) {
 			if _, err := call(context.Background(), &testservice.Request{Message: "hi"}); err != nil {
 				t.Fatalf("the legacy server failed the call: %v", err)
 			}
-			cl := awaitSpans(t, rec, 1)[0]
+			cl := awaitSpans(t, rec, fin, 0, 1)[0] // a client span ends before the call returns
 			js := jt.only(t)
 			if otelTraceID(js.TraceID()) != cl.SpanContext().TraceID().String() || js.ParentID().String() != cl.SpanContext().SpanID().String() {
 				t.Fatalf("jaeger span trace %s parent %s, want the client span's %s/%s",
@@ -287,7 +283,7 @@ func TestJaegerClientThroughKitexsuite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			first := newJaegerTracer(t, "first", true, tc.opts...)
 			last := newJaegerTracer(t, "last", true, tc.opts...)
-			tp, rec := otelRecorder(t)
+			tp, rec, fin := otelRecorder(t)
 			prop := propagation.NewCompositeTextMapPropagator(tc.props...)
 			suiteOpts := []tracing.Option{tracing.WithTracerProvider(tp), tracing.WithPropagators(prop), tracing.WithContribMetainfoWrite()}
 
@@ -309,7 +305,7 @@ func TestJaegerClientThroughKitexsuite(t *testing.T) {
 				t.Fatal(err)
 			}
 			mid, err := testservice.Start("mid", testservice.Thrift, &testservice.Handler{Next: toEnd},
-				server.WithSuite(tracing.NewServerSuite(suiteOpts...)))
+				server.WithTracer(fin), server.WithSuite(tracing.NewServerSuite(suiteOpts...)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -326,7 +322,7 @@ func TestJaegerClientThroughKitexsuite(t *testing.T) {
 				t.Fatal(err)
 			}
 			root.Finish()
-			otel := awaitSpans(t, rec, 2)
+			otel := awaitSpans(t, rec, fin, 1, 2)
 			var sv, cl sdktrace.ReadOnlySpan
 			for _, s := range otel {
 				if strings.HasSuffix(s.SpanKind().String(), "server") {
@@ -361,14 +357,14 @@ func TestJaegerClientThroughKitexsuite(t *testing.T) {
 // the server span's child, in its trace.
 func TestJaegerClientAsHandlerTracerJoinsTheServerSpan(t *testing.T) {
 	jt := newJaegerTracer(t, "handler", true, jaeger.TracerOptions.Gen128Bit(true))
-	tp, rec := otelRecorder(t)
+	tp, rec, fin := otelRecorder(t)
 	srv, err := testservice.Start("echo", testservice.Thrift, &testservice.Handler{
 		TraceID: func(ctx context.Context) string {
 			sp, _ := ot.StartSpanFromContextWithTracer(ctx, jt, "db")
 			sp.Finish()
 			return ""
 		},
-	}, server.WithSuite(opentracing.ServerSuite(opentracing.WithTracer(jt), opentracing.WithTracingOptions(tracing.WithTracerProvider(tp)))))
+	}, server.WithTracer(fin), server.WithSuite(opentracing.ServerSuite(opentracing.WithTracer(jt), opentracing.WithTracingOptions(tracing.WithTracerProvider(tp)))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +376,7 @@ func TestJaegerClientAsHandlerTracerJoinsTheServerSpan(t *testing.T) {
 	if _, err := call(context.Background(), &testservice.Request{Message: "hi"}); err != nil {
 		t.Fatal(err)
 	}
-	sv := awaitSpans(t, rec, 1)[0]
+	sv := awaitSpans(t, rec, fin, 1, 1)[0]
 	db := jt.only(t)
 	if otelTraceID(db.TraceID()) != sv.SpanContext().TraceID().String() || db.ParentID().String() != sv.SpanContext().SpanID().String() {
 		t.Fatalf("jaeger's db span is in trace %s under %s, want the server span's %s/%s",

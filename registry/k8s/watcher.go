@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -530,19 +531,17 @@ func sameAddr(a, b discovery.Instance) bool { return a.Address().String() == b.A
 // decodeSlice turns one slice version into instances on the target's port.
 func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSlice {
 	d := &decodedSlice{version: es.ResourceVersion, family: es.AddressType}
-	var nums []int32 // the slice's ports, in order of number (the API keeps no order)
-	names := map[int32]string{}
-	for _, p := range es.Ports {
-		if p.Port != nil {
-			nums = append(nums, *p.Port)
-			if p.Name != nil && *p.Name != "" {
-				names[*p.Port] = " (" + *p.Name + ")"
-			}
+	ports := slices.Clone(es.Ports) // listed in order of number: the API keeps no order
+	slices.SortFunc(ports, func(a, b discoveryv1.EndpointPort) int { return cmp.Compare(portNumber(a), portNumber(b)) })
+	for _, p := range ports {
+		if p.Port == nil {
+			continue
 		}
-	}
-	slices.Sort(nums)
-	for _, n := range nums {
-		d.ports = append(d.ports, strconv.Itoa(int(n))+names[n])
+		desc := strconv.Itoa(int(*p.Port))
+		if p.Name != nil && *p.Name != "" {
+			desc += " (" + *p.Name + ")"
+		}
+		d.ports = append(d.ports, desc)
 	}
 	port, ok := slicePort(es, t.port)
 	if !ok {
@@ -573,6 +572,14 @@ func (s *source) decodeSlice(t target, es *discoveryv1.EndpointSlice) *decodedSl
 		}
 	}
 	return d
+}
+
+// portNumber is p's number, 0 when it has none.
+func portNumber(p discoveryv1.EndpointPort) int32 {
+	if p.Port == nil {
+		return 0
+	}
+	return *p.Port
 }
 
 // callable reads an endpoint's conditions: ready is whether it takes new

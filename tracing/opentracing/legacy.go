@@ -232,13 +232,13 @@ func lengthPrefixed(b []byte) (s, rest []byte, err error) {
 // encodeSpanContext writes sc and bag in jaeger-client's binary form, with
 // no parent id, keeping only the baggage items jaeger-client accepts.
 func encodeSpanContext(sc trace.SpanContext, bag baggage.Baggage) []byte {
-	members := bag.Members()
+	all := bag.Members() // a fresh slice: filtered in place
+	members := all[:0]
 	size := 16 + 8 + 8 + 1 + 4
-	n := 0
-	for _, m := range members {
-		if n < maxBinaryBaggageItems && len(m.Key())+len(m.Value()) <= maxBinaryBaggageBytes {
+	for _, m := range all {
+		if len(members) < maxBinaryBaggageItems && len(m.Key())+len(m.Value()) <= maxBinaryBaggageBytes {
+			members = append(members, m)
 			size += 8 + len(m.Key()) + len(m.Value())
-			n++
 		}
 	}
 	b := make([]byte, 0, size)
@@ -251,16 +251,12 @@ func encodeSpanContext(sc trace.SpanContext, bag baggage.Baggage) []byte {
 		flags = flagSampled
 	}
 	b = append(b, flags)
-	b = binary.BigEndian.AppendUint32(b, uint32(n))
-	n = 0
+	b = binary.BigEndian.AppendUint32(b, uint32(len(members)))
 	for _, m := range members {
-		if n < maxBinaryBaggageItems && len(m.Key())+len(m.Value()) <= maxBinaryBaggageBytes {
-			b = binary.BigEndian.AppendUint32(b, uint32(len(m.Key())))
-			b = append(b, m.Key()...)
-			b = binary.BigEndian.AppendUint32(b, uint32(len(m.Value())))
-			b = append(b, m.Value()...)
-			n++
-		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(m.Key())))
+		b = append(b, m.Key()...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(m.Value())))
+		b = append(b, m.Value()...)
 	}
 	return b
 }

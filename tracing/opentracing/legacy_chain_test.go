@@ -1,10 +1,8 @@
 package opentracing_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"testing"
@@ -27,16 +25,11 @@ import (
 // it in metainfo: jaeger-client's binary form (raw for v0.0.3's key,
 // base64 for main's).
 func legacyValue(key string, high, low, span uint64, flags byte) string {
-	var b bytes.Buffer
-	for _, v := range []uint64{high, low, span, 0} {
-		_ = binary.Write(&b, binary.BigEndian, v)
-	}
-	b.WriteByte(flags)
-	_ = binary.Write(&b, binary.BigEndian, int32(0))
+	raw := opentracing.JaegerBinary(high, low, span, 0, flags)
 	if key == opentracing.SpanContextKey {
-		return base64.StdEncoding.EncodeToString(b.Bytes())
+		return base64.StdEncoding.EncodeToString(raw)
 	}
-	return b.String()
+	return string(raw)
 }
 
 // legacyClientOptions are what tracer-opentracing's client Suite installs

@@ -31,9 +31,7 @@ func TestSetupOptionsInTheDocumentedOrder(t *testing.T) {
 	prop := setup.Propagator()
 	// jaeger-client's binary form: trace id 9, span id 8, no parent,
 	// sampled, no baggage.
-	raw := make([]byte, 16+8+8+1+4)
-	raw[15], raw[23], raw[32] = 9, 8, 1
-	legacy := base64.StdEncoding.EncodeToString(raw)
+	legacy := base64.StdEncoding.EncodeToString(opentracing.JaegerBinary(0, 9, 8, 0, 1))
 
 	only := prop.Extract(context.Background(), propagation.MapCarrier{opentracing.SpanContextKey: legacy})
 	if got := trace.SpanContextFromContext(only).TraceID().String(); got != "00000000000000000000000000000009" {

@@ -1,0 +1,4 @@
+package opentracing
+
+// JaegerBinary is jaegerBinary for the external tests.
+var JaegerBinary = jaegerBinary
